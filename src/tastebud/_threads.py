@@ -1,0 +1,49 @@
+"""Thread control: ``TASTEBUD_NUM_THREADS`` (default: all cores) for numba kernels,
+and a guard that keeps BLAS single-threaded inside our own parallel regions."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+
+def num_threads(requested: int | None = None) -> int:
+    """Threads to use: ``requested`` if given (>0), else ``$TASTEBUD_NUM_THREADS``, else all cores."""
+    if requested is not None and requested > 0:
+        return int(requested)
+    env = os.environ.get("TASTEBUD_NUM_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError as e:
+            raise ValueError(f"TASTEBUD_NUM_THREADS must be an integer, got {env!r}") from e
+        if n > 0:
+            return n
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def numba_threads(n: int | None = None) -> Iterator[int]:
+    """Run the block with numba's thread count set to ``num_threads(n)`` (capped at numba's max)."""
+    import numba
+
+    want = min(num_threads(n), numba.config.NUMBA_NUM_THREADS)
+    old = numba.get_num_threads()
+    numba.set_num_threads(want)
+    try:
+        yield want
+    finally:
+        numba.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS to one thread (threadpoolctl if available); our kernels parallelise instead."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scipy stacks usually
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -1,0 +1,366 @@
+"""``Interactions``: a user × item sparse matrix with id maps both ways and optional timestamps."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..exceptions import DataError
+from ._frames import require_columns, to_pandas
+from .idmap import IdMap
+
+Duplicates = Literal["sum", "mean", "last", "first", "max", "raise"]
+
+
+class Interactions:
+    """User × item interactions: ratings (explicit) or weights/counts (implicit).
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix, float32, shape (n_users, n_items)
+        Canonical CSR (sorted indices, no duplicates). Explicit zero entries are kept: a rating
+        of 0 is a rating. ``matrix.data`` holds ratings, or 1.0 for each pair when no rating
+        column was given.
+    users, items : IdMap
+        External id ↔ row/column index.
+    timestamps : csr_matrix (float64) with exactly ``matrix``'s structure, or None.
+
+    Duplicate (user, item) pairs are resolved at construction by ``duplicates=``:
+    ``"sum"`` (default; counts for implicit data), ``"mean"``, ``"max"``, ``"first"``/``"last"``
+    (by timestamp when given, else by row order), or ``"raise"``. The kept timestamp is the latest
+    one of the group (for ``first``, the earliest).
+    """
+
+    def __init__(
+        self,
+        matrix: sp.spmatrix,
+        users: IdMap,
+        items: IdMap,
+        timestamps: sp.spmatrix | None = None,
+    ):
+        m = sp.csr_matrix(matrix, dtype=np.float32)
+        m.sum_duplicates()
+        m.sort_indices()
+        if m.shape != (len(users), len(items)):
+            raise DataError(f"matrix shape {m.shape} does not match id maps ({len(users)} users, {len(items)} items)")
+        if m.nnz and not np.isfinite(m.data).all():
+            raise DataError("interaction values contain NaN or infinity")
+        if timestamps is not None:
+            t = sp.csr_matrix(timestamps, dtype=np.float64)
+            t.sort_indices()
+            if t.shape != m.shape or not (np.array_equal(t.indptr, m.indptr) and np.array_equal(t.indices, m.indices)):
+                raise DataError("timestamps must have exactly the structure of the interaction matrix")
+            timestamps = t
+        self.matrix: sp.csr_matrix = m
+        self.users = users
+        self.items = items
+        self.timestamps: sp.csr_matrix | None = timestamps
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_arrays(
+        cls,
+        users: Any,
+        items: Any,
+        ratings: Any = None,
+        timestamps: Any = None,
+        *,
+        duplicates: Duplicates = "sum",
+        user_map: IdMap | None = None,
+        item_map: IdMap | None = None,
+        unknown: Literal["raise", "drop"] = "raise",
+        source: str = "data",
+    ) -> "Interactions":
+        """Build from parallel arrays of external user ids, item ids, optional ratings and timestamps.
+
+        ``user_map``/``item_map`` fix the id maps (e.g. to share them between a train and a test
+        set); ids absent from a given map raise :class:`UnknownIdError` or are dropped
+        (``unknown="drop"``).
+        """
+        n = len(users)
+        if len(items) != n:
+            raise DataError(f"{source}: users and items have different lengths ({n} vs {len(items)})")
+        r = None
+        if ratings is not None:
+            r = np.asarray(ratings, dtype=np.float64)
+            if r.shape != (n,):
+                raise DataError(f"{source}: ratings have shape {r.shape}, expected ({n},)")
+            bad = ~np.isfinite(r)
+            if bad.any():
+                pos = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{source}: rating at row {pos} is {r[pos]!r} (NaN/inf ratings are not allowed)")
+        t = None
+        if timestamps is not None:
+            t = _timestamps_to_float(timestamps, source)
+            if t.shape != (n,):
+                raise DataError(f"{source}: timestamps have shape {t.shape}, expected ({n},)")
+        if user_map is None:
+            user_map, u = IdMap.from_values(users, "user")
+        else:
+            u = user_map.index(users, missing="mask" if unknown == "drop" else "raise")
+        if item_map is None:
+            item_map, i = IdMap.from_values(items, "item")
+        else:
+            i = item_map.index(items, missing="mask" if unknown == "drop" else "raise")
+        keep = (u >= 0) & (i >= 0)
+        if not keep.all():
+            u, i = u[keep], i[keep]
+            r = r[keep] if r is not None else None
+            t = t[keep] if t is not None else None
+        return cls._from_codes(u, i, r, t, user_map, item_map, duplicates, source)
+
+    @classmethod
+    def _from_codes(cls, u, i, r, t, user_map, item_map, duplicates, source="data") -> "Interactions":
+        nu, ni = len(user_map), len(item_map)
+        n = len(u)
+        if r is None:
+            r = np.ones(n, dtype=np.float64)
+        key = u * ni + i
+        order = np.argsort(key, kind="stable") if t is None else np.lexsort((t, key))
+        key_s = key[order]
+        dup = np.empty(n, dtype=bool)
+        if n:
+            dup[0] = False
+            np.not_equal(key_s[1:], key_s[:-1], out=dup[1:])
+            dup = ~dup
+        if dup.any():
+            if duplicates == "raise":
+                j = order[np.flatnonzero(dup)[0]]
+                raise DataError(
+                    f"{source}: duplicate (user, item) pair ({user_map.ids[u[j]]!r}, {item_map.ids[i[j]]!r}); "
+                    "pass duplicates='sum'|'mean'|'max'|'first'|'last'"
+                )
+            starts = np.flatnonzero(~dup)
+            rs = r[order]
+            if duplicates == "sum":
+                vals = np.add.reduceat(rs, starts)
+            elif duplicates == "mean":
+                vals = np.add.reduceat(rs, starts) / np.diff(np.append(starts, n))
+            elif duplicates == "max":
+                vals = np.maximum.reduceat(rs, starts)
+            elif duplicates == "first":
+                vals = rs[starts]
+            elif duplicates == "last":
+                vals = rs[np.append(starts[1:], n) - 1]
+            else:
+                raise ValueError(f"duplicates must be one of sum, mean, max, first, last, raise; got {duplicates!r}")
+            ts = None
+            if t is not None:
+                tt = t[order]
+                ts = tt[starts] if duplicates == "first" else np.maximum.reduceat(tt, starts)
+            uk, ik = u[order][starts], i[order][starts]
+        else:
+            vals, ts, uk, ik = r[order], (t[order] if t is not None else None), u[order], i[order]
+        mat = sp.csr_matrix((vals.astype(np.float32), (uk, ik)), shape=(nu, ni))
+        tmat = sp.csr_matrix((ts, (uk, ik)), shape=(nu, ni)) if ts is not None else None
+        # explicit zeros survive csr construction from coo; keep tmat aligned
+        return cls(mat, user_map, item_map, tmat)
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: Any,
+        user: str = "user",
+        item: str = "item",
+        rating: str | None = None,
+        timestamp: str | None = None,
+        *,
+        duplicates: Duplicates = "sum",
+        user_map: IdMap | None = None,
+        item_map: IdMap | None = None,
+        unknown: Literal["raise", "drop"] = "raise",
+        source: str = "data",
+    ) -> "Interactions":
+        """Build from a pandas / polars / pyarrow table with one row per interaction."""
+        pdf = to_pandas(df, source)
+        require_columns(pdf, {"user": user, "item": item, "rating": rating, "timestamp": timestamp}, source)
+        for col, what in ((user, "user"), (item, "item")):
+            if pdf[col].isna().any():
+                row = int(np.flatnonzero(pdf[col].isna().to_numpy())[0])
+                raise DataError(f"{source}: missing {what} id in column {col!r} at row {row}")
+        if rating is not None and not pd.api.types.is_numeric_dtype(pdf[rating]):
+            vals = pd.to_numeric(pdf[rating], errors="coerce")
+            bad = vals.isna() & pdf[rating].notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(f"{source}: non-numeric rating {pdf[rating].iloc[row]!r} in column {rating!r} at row {row}")
+        return cls.from_arrays(
+            pdf[user].to_numpy(),
+            pdf[item].to_numpy(),
+            None if rating is None else pd.to_numeric(pdf[rating], errors="coerce").to_numpy(dtype=np.float64),
+            None if timestamp is None else pdf[timestamp],
+            duplicates=duplicates,
+            user_map=user_map,
+            item_map=item_map,
+            unknown=unknown,
+            source=source,
+        )
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | os.PathLike,
+        user: str | int = "user",
+        item: str | int = "item",
+        rating: str | int | None = None,
+        timestamp: str | int | None = None,
+        *,
+        sep: str = ",",
+        header: bool = True,
+        duplicates: Duplicates = "sum",
+        **read_kw: Any,
+    ) -> "Interactions":
+        """Read a delimited text file. With ``header=False`` columns are named by position (0, 1, ...)."""
+        from .readers import read_table
+
+        df = read_table(path, sep=sep, header=header, **read_kw)
+        return cls.from_frame(df, user, item, rating, timestamp, duplicates=duplicates, source=str(path))
+
+    @classmethod
+    def from_parquet(
+        cls,
+        path: str | os.PathLike,
+        user: str = "user",
+        item: str = "item",
+        rating: str | None = None,
+        timestamp: str | None = None,
+        *,
+        duplicates: Duplicates = "sum",
+    ) -> "Interactions":
+        import pyarrow.parquet as pq
+
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"no such file: {p}")
+        cols = [c for c in (user, item, rating, timestamp) if c is not None]
+        try:
+            table = pq.read_table(p, columns=cols)
+        except Exception as e:  # pyarrow raises several types for bad files/columns
+            raise DataError(f"{p}: cannot read Parquet columns {cols}: {e}") from e
+        return cls.from_frame(table, user, item, rating, timestamp, duplicates=duplicates, source=str(p))
+
+    @classmethod
+    def from_matrix(cls, matrix: Any, users: Any = None, items: Any = None) -> "Interactions":
+        """Wrap an existing (sparse or dense) matrix; ids default to 0..n-1."""
+        m = sp.csr_matrix(matrix)
+        nu, ni = m.shape
+        return cls(m, IdMap(np.arange(nu) if users is None else users, "user"),
+                   IdMap(np.arange(ni) if items is None else items, "item"))
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def nnz(self) -> int:
+        return self.matrix.nnz
+
+    def __len__(self) -> int:
+        return self.matrix.nnz
+
+    def __repr__(self) -> str:
+        ts = ", timestamps" if self.timestamps is not None else ""
+        return f"Interactions({self.n_users} users × {self.n_items} items, {self.nnz} interactions{ts})"
+
+    def coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(user_idx, item_idx, values, timestamps or None) in CSR (user-major) order."""
+        m = self.matrix
+        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+        ts = self.timestamps.data if self.timestamps is not None else None
+        return rows, m.indices.astype(np.int64), m.data, ts
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per interaction with external ids: columns user, item, rating[, timestamp]."""
+        u, i, r, t = self.coo()
+        d = {"user": self.users.ids[u], "item": self.items.ids[i], "rating": r.astype(np.float64)}
+        if t is not None:
+            d["timestamp"] = t
+        return pd.DataFrame(d)
+
+    def user_counts(self) -> np.ndarray:
+        return np.diff(self.matrix.indptr)
+
+    def item_counts(self) -> np.ndarray:
+        return np.bincount(self.matrix.indices, minlength=self.n_items)
+
+    # ------------------------------------------------------------------ derived views
+    def select(self, mask: np.ndarray) -> "Interactions":
+        """A new Interactions holding the entries where ``mask`` (in :meth:`coo` order) is True.
+        Id maps are shared, so train/test parts of a split align row for row."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (self.nnz,):
+            raise DataError(f"mask has shape {mask.shape}, expected ({self.nnz},)")
+        u, i, r, t = self.coo()
+        m = sp.csr_matrix((r[mask], (u[mask], i[mask])), shape=self.shape)
+        tm = sp.csr_matrix((t[mask], (u[mask], i[mask])), shape=self.shape) if t is not None else None
+        return Interactions(m, self.users, self.items, tm)
+
+    def binarize(self, threshold: float | None = None) -> "Interactions":
+        """Implicit view: 1.0 for every interaction (or only those with value >= ``threshold``)."""
+        if threshold is None:
+            m = self.matrix.copy()
+            m.data[:] = 1.0
+            return Interactions(m, self.users, self.items, self.timestamps)
+        return self.select(self.matrix.data >= threshold).binarize()
+
+    def confidence(self, alpha: float = 40.0, scheme: Literal["linear", "log"] = "linear", epsilon: float = 1.0) -> sp.csr_matrix:
+        """Hu, Koren & Volinsky (2008) confidence c = 1 + α·r (``linear``) or 1 + α·log(1 + r/ε) (``log``)."""
+        m = self.matrix.copy()
+        if scheme == "linear":
+            m.data = 1.0 + alpha * m.data
+        elif scheme == "log":
+            m.data = 1.0 + alpha * np.log1p(m.data / epsilon)
+        else:
+            raise ValueError(f"scheme must be 'linear' or 'log', got {scheme!r}")
+        return m.astype(np.float32)
+
+    def with_matrix(self, matrix: sp.spmatrix) -> "Interactions":
+        """Same ids, new values (e.g. transformed weights); structure may differ (timestamps dropped then)."""
+        m = sp.csr_matrix(matrix)
+        ts = self.timestamps
+        if ts is not None and not (np.array_equal(m.indptr, ts.indptr) and np.array_equal(m.indices, ts.indices)):
+            ts = None
+        return Interactions(m, self.users, self.items, ts)
+
+
+def _timestamps_to_float(ts: Any, source: str) -> np.ndarray:
+    s = ts if isinstance(ts, pd.Series) else pd.Series(np.asarray(ts))
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if s.isna().any():
+            raise DataError(f"{source}: missing timestamp at row {int(np.flatnonzero(s.isna().to_numpy())[0])}")
+        return (s.astype("datetime64[ns]").astype(np.int64) / 1e9).to_numpy(dtype=np.float64)
+    vals = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{source}: timestamp at row {pos} is not a number ({s.iloc[pos]!r})")
+    return vals
+
+
+def as_interactions(data: Any, **kw: Any) -> Interactions:
+    """Accept an Interactions, a DataFrame (columns user, item[, rating, timestamp]) or a sparse matrix."""
+    if isinstance(data, Interactions):
+        return data
+    if sp.issparse(data) or isinstance(data, np.ndarray):
+        return Interactions.from_matrix(data)
+    try:
+        pdf = to_pandas(data, "data")
+    except DataError:
+        raise DataError(f"expected Interactions, a DataFrame or a sparse matrix, got {type(data).__name__}") from None
+    rating = kw.pop("rating", "rating" if "rating" in pdf.columns else None)
+    timestamp = kw.pop("timestamp", "timestamp" if "timestamp" in pdf.columns else None)
+    return Interactions.from_frame(pdf, rating=rating, timestamp=timestamp, **kw)

@@ -1,0 +1,1 @@
+"""Numba kernels: hot loops only, on contiguous integer indices (no ids, no I/O, no pandas)."""

@@ -1,0 +1,1 @@
+"""Model implementations; see ``tastebud.models.registry`` for the list."""

@@ -1,0 +1,335 @@
+"""The model protocol every tastebud algorithm follows.
+
+``Model``            hyperparameters in the constructor (sklearn style), ``get_params``,
+                     ``save(path)`` / ``load(path)`` (arrays + JSON, never pickle).
+``Recommender``      + ``fit(data) -> self``, ``recommend(users, k)`` (external ids in and out,
+                     seen items filtered, batched), ``similar_items(item, k)``.
+``RatingPredictor``  + ``predict(users, items)`` with the field's fallback for unseen ids.
+
+A subclass implements:
+  * ``fit`` — calling ``self._set_interactions(train)`` (or setting ``users_``, ``items_``,
+    ``seen_``, ``item_counts_`` itself) and learning its arrays;
+  * ``_scores(user_idx) -> float32 array (len(user_idx), n_items)`` for ``recommend``;
+  * ``_predict_indices(u, i)`` for rating models, where ``u``/``i`` are -1 for ids without
+    training data (the subclass returns its best estimate without them: μ + known bias);
+  * ``item_vectors()`` (for cosine ``similar_items``) or ``_similar_scores(i)``;
+  * ``_get_arrays()`` / ``_set_arrays(arrays, extra)`` for its learned state (call super()).
+Learned state ends with an underscore.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from typing import Any, ClassVar, Literal, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..data.idmap import IdMap
+from ..exceptions import FormatError, NotFittedError, UnknownIdError
+from ..persistence import read_model_file, write_model_file
+
+logger = logging.getLogger("tastebud")
+
+Unknown = Literal["raise", "popular"]
+
+
+class Model:
+    """Base of all models: parameters, persistence, fitted checks."""
+
+    registry_name: ClassVar[str] = ""
+    #: small, fast settings used by ``make demo`` (merged over the defaults)
+    demo_params: ClassVar[dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments as given (the model's hyperparameters)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "Model":
+        valid = set(self._param_names())
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {k!r}; parameters are {sorted(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def is_fitted(self) -> bool:
+        return getattr(self, "fitted_", False)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit() first")
+
+    # ------------------------------------------------------------------ persistence
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _get_extra(self) -> dict[str, Any]:
+        return {}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        pass
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the fitted model to ``path`` (a zip of ``.npy`` arrays and ``meta.json``), atomically."""
+        self._check_fitted()
+        name = self.registry_name or type(self).__name__
+        return str(write_model_file(path, name, self.get_params(), self._get_arrays(), self._get_extra()))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Model":
+        """Load a model saved by :meth:`save`. ``Model.load`` dispatches on the stored class."""
+        from . import registry
+
+        meta, arrays = read_model_file(path)
+        try:
+            klass = registry.get(meta["class"])
+        except KeyError as e:
+            raise FormatError(f"{path}: unknown model class {meta['class']!r}") from e
+        if cls not in (Model, Recommender, RatingPredictor) and not issubclass(klass, cls):
+            raise FormatError(f"{path} holds a {klass.__name__}, not a {cls.__name__}")
+        obj = klass(**meta["params"])
+        obj._set_arrays(arrays, meta.get("extra", {}))
+        obj.fitted_ = True
+        return obj
+
+
+class Recommender(Model):
+    """A model over users × items that ranks items for users."""
+
+    users_: IdMap
+    items_: IdMap
+    seen_: sp.csr_matrix  # binary user × item training matrix (stored with the model)
+    item_counts_: np.ndarray  # training interactions per item (popularity fallback)
+
+    # ------------------------------------------------------------------ fit helpers
+    def _set_interactions(self, users: IdMap, items: IdMap, seen: sp.spmatrix) -> None:
+        s = sp.csr_matrix(seen, dtype=np.float32)
+        s.sort_indices()
+        s.data[:] = 1.0
+        self.users_, self.items_, self.seen_ = users, items, s
+        self.item_counts_ = np.bincount(s.indices, minlength=s.shape[1]).astype(np.int64)
+        self.user_counts_ = np.diff(s.indptr).astype(np.int64)
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "users_ids": self.users_.to_array(),
+            "items_ids": self.items_.to_array(),
+            "seen_indptr": self.seen_.indptr.astype(np.int64),
+            "seen_indices": self.seen_.indices.astype(np.int64),
+        }
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        users = IdMap(arrays["users_ids"], "user")
+        items = IdMap(arrays["items_ids"], "item")
+        ind = arrays["seen_indices"]
+        seen = sp.csr_matrix((np.ones(len(ind), dtype=np.float32), ind, arrays["seen_indptr"]), shape=(len(users), len(items)))
+        self._set_interactions(users, items, seen)
+
+    @property
+    def n_users(self) -> int:
+        self._check_fitted()
+        return len(self.users_)
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return len(self.items_)
+
+    # ------------------------------------------------------------------ scoring
+    def _scores(self, user_idx: np.ndarray) -> np.ndarray:
+        """Dense scores (len(user_idx), n_items); higher is better."""
+        raise NotImplementedError
+
+    def _popularity_scores(self, n: int) -> np.ndarray:
+        return np.broadcast_to(self.item_counts_.astype(np.float32), (n, len(self.item_counts_)))
+
+    def recommend(
+        self,
+        users: Any,
+        k: int = 10,
+        filter_seen: bool = True,
+        items: Sequence[Any] | None = None,
+        unknown: Unknown = "raise",
+        batch_size: int = 2048,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items for each of ``users`` (external ids).
+
+        Returns ``(ids, scores)``, two arrays of shape ``(len(users), k)``, best first. Items the
+        user interacted with in training are excluded when ``filter_seen``; ``items`` restricts the
+        candidates. A row with fewer than ``k`` candidates left is padded with ``None`` ids and
+        ``nan`` scores (the id array is then of dtype object). ``unknown="popular"`` ranks by
+        training popularity for users the model has never seen instead of raising
+        :class:`UnknownIdError`. A scalar ``users`` gives 1-D arrays.
+        """
+        self._check_fitted()
+        scalar = np.ndim(users) == 0 and not isinstance(users, (list, tuple))
+        u = self.users_.index([users] if scalar else users, missing="mask")
+        if unknown == "raise" and (u < 0).any():
+            ext = np.asarray([users] if scalar else list(users), dtype=object)
+            raise UnknownIdError("user", ext[u < 0].tolist())
+        if unknown not in ("raise", "popular"):
+            raise ValueError(f"unknown must be 'raise' or 'popular', got {unknown!r}")
+        ids, scores = self._topk(u, k, filter_seen, items, batch_size)
+        if scalar:
+            return ids[0], scores[0]
+        return ids, scores
+
+    def _candidates(self, items: Sequence[Any] | None) -> np.ndarray | None:
+        if items is None:
+            return None
+        cand = np.unique(self.items_.index(items))
+        if len(cand) == 0:
+            raise ValueError("items= is empty: no candidate items to rank")
+        return cand
+
+    def _check_k(self, k: int, n_cand: int) -> int:
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k > n_cand:
+            raise ValueError(f"k={k} exceeds the number of candidate items ({n_cand})")
+        return int(k)
+
+    def _topk(self, u: np.ndarray, k: int, filter_seen: bool, items: Any, batch_size: int,
+              score_fn: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        cand = self._candidates(items)
+        n_items = len(self.items_)
+        k = self._check_k(k, n_items if cand is None else len(cand))
+        n = len(u)
+        out_idx = np.empty((n, k), dtype=np.int64)
+        out_sc = np.empty((n, k), dtype=np.float32)
+        score_fn = score_fn or self._scores
+        for start in range(0, n, batch_size):
+            ub = u[start:start + batch_size]
+            known = ub >= 0
+            S = np.empty((len(ub), n_items), dtype=np.float32)
+            if known.any():
+                S[known] = score_fn(ub[known])
+            if (~known).any():
+                S[~known] = self._popularity_scores(int((~known).sum()))
+            if filter_seen and known.any():
+                seen = self.seen_[ub[known]]
+                rows = np.repeat(np.flatnonzero(known), np.diff(seen.indptr))
+                S[rows, seen.indices] = -np.inf
+            if cand is not None:
+                S = S[:, cand]
+            idx, sc = topk_rows(S, k)
+            if cand is not None:
+                idx = cand[idx]
+            out_idx[start:start + len(ub)] = idx
+            out_sc[start:start + len(ub)] = sc
+        return self._to_external(out_idx, out_sc)
+
+    def _to_external(self, idx: np.ndarray, sc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pad = ~np.isfinite(sc)
+        ids = self.items_.ids[idx]
+        if pad.any():
+            ids = ids.astype(object)
+            ids[pad] = None
+            sc = sc.astype(np.float32)
+            sc[pad] = np.nan
+        return ids, sc
+
+    # ------------------------------------------------------------------ item similarity
+    def item_vectors(self) -> np.ndarray | None:
+        """Item factor matrix (n_items, d) when the model has one."""
+        return None
+
+    def _similar_scores(self, i: int) -> np.ndarray:
+        V = self.item_vectors()
+        if V is None:
+            raise NotImplementedError(f"{type(self).__name__} has no item vectors for similar_items")
+        V = np.asarray(V, dtype=np.float32)
+        norms = np.linalg.norm(V, axis=1)
+        norms[norms == 0] = 1.0
+        return (V @ V[i]) / (norms * norms[i])
+
+    def similar_items(self, item: Any, k: int = 10, filter_items: Sequence[Any] | None = None,
+                      items: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most similar to ``item`` (cosine of item vectors unless the model says
+        otherwise), excluding ``item`` itself and any of ``filter_items``; ``items`` restricts candidates."""
+        self._check_fitted()
+        i = int(self.items_.index([item])[0])
+        s = np.asarray(self._similar_scores(i), dtype=np.float32).copy()
+        s[i] = -np.inf
+        if filter_items is not None:
+            s[self.items_.index(filter_items)] = -np.inf
+        cand = self._candidates(items)
+        k = self._check_k(k, (len(self.items_) if cand is None else len(cand)) - 1 + int(cand is not None and i not in cand))
+        if cand is not None:
+            idx, sc = topk_rows(s[cand][None, :], k)
+            idx = cand[idx]
+        else:
+            idx, sc = topk_rows(s[None, :], k)
+        ids, sc = self._to_external(idx, sc)
+        return ids[0], sc[0]
+
+
+class RatingPredictor(Recommender):
+    """A recommender that predicts ratings."""
+
+    #: number of (user, item) pairs in the last ``predict`` call answered by the fallback
+    n_fallbacks_: int = 0
+
+    def predict(self, users: Any, items: Any, unknown: Literal["fallback", "raise"] = "fallback") -> np.ndarray:
+        """Predicted ratings for pairs ``(users[j], items[j])``.
+
+        A user or item with no training data is the field's usual case (the official MovieLens-100K
+        test folds hold items absent from their training folds): by default the model answers
+        with its best estimate without it (global mean plus whatever bias is known) and counts
+        these pairs in ``n_fallbacks_``; ``unknown="raise"`` raises :class:`UnknownIdError` instead.
+        """
+        self._check_fitted()
+        scalar = np.ndim(users) == 0 and np.ndim(items) == 0
+        uu = [users] if np.ndim(users) == 0 else users
+        ii = [items] if np.ndim(items) == 0 else items
+        if len(uu) != len(ii):
+            raise ValueError(f"users and items must have the same length, got {len(uu)} and {len(ii)}")
+        u = self.users_.index(uu, missing="mask")
+        i = self.items_.index(ii, missing="mask")
+        # ids present in the maps but without training interactions count as unknown
+        u = np.where((u >= 0) & (self.user_counts_[np.maximum(u, 0)] > 0), u, -1)
+        i = np.where((i >= 0) & (self.item_counts_[np.maximum(i, 0)] > 0), i, -1)
+        if unknown == "raise":
+            if (u < 0).any():
+                raise UnknownIdError("user", np.asarray(uu, dtype=object)[u < 0].tolist())
+            if (i < 0).any():
+                raise UnknownIdError("item", np.asarray(ii, dtype=object)[i < 0].tolist())
+        elif unknown != "fallback":
+            raise ValueError(f"unknown must be 'fallback' or 'raise', got {unknown!r}")
+        self.n_fallbacks_ = int(((u < 0) | (i < 0)).sum())
+        if self.n_fallbacks_:
+            logger.debug("%s.predict: %d pair(s) with unseen user/item answered by fallback", type(self).__name__, self.n_fallbacks_)
+        out = np.asarray(self._predict_indices(u, i), dtype=np.float64)
+        return out[0] if scalar else out
+
+    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def topk_rows(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest entries of each row, sorted descending
+    (deterministic; among the selected entries, ties are ordered by index)."""
+    n, m = S.shape
+    if k >= m:
+        part = np.broadcast_to(np.arange(m), (n, m))
+    else:
+        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(S, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1) if n else np.empty((0, min(k, m)), dtype=np.int64)
+    idx = np.take_along_axis(part, order, axis=1)[:, :k]
+    return idx.astype(np.int64), np.take_along_axis(S, idx, axis=1)
