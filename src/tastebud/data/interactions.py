@@ -123,11 +123,10 @@ class Interactions:
         key = u * ni + i
         order = np.argsort(key, kind="stable") if t is None else np.lexsort((t, key))
         key_s = key[order]
-        dup = np.empty(n, dtype=bool)
-        if n:
-            dup[0] = False
-            np.not_equal(key_s[1:], key_s[:-1], out=dup[1:])
-            dup = ~dup
+        first = np.ones(n, dtype=bool)  # first entry of each (user, item) group
+        if n > 1:
+            np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
+        dup = ~first
         if dup.any():
             if duplicates == "raise":
                 j = order[np.flatnonzero(dup)[0]]

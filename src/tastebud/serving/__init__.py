@@ -1,0 +1,1 @@
+"""HTTP API over saved models (``tastebud serve``; needs the ``serve`` extra)."""

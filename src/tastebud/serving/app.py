@@ -1,0 +1,152 @@
+"""A small JSON HTTP API over one saved model (FastAPI).
+
+Endpoints (all JSON):
+  GET  /health                              → {"status": "ok"}
+  GET  /model                               → class, params, number of users/items
+  GET  /recommend/{user}?k=10&filter_seen=true
+  POST /recommend          {"users": [...], "k": 10, "filter_seen": true, "items": null}
+  POST /recommend_for_history {"items": [...], "k": 10}   (models that fold in new users)
+  GET  /similar/{item}?k=10
+  POST /predict            {"users": [...], "items": [...]}
+
+Unknown ids answer 404 naming the id; bad arguments 422. Path ids that look like integers are
+parsed as integers when the model's ids are integers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import MissingExtraError, UnknownIdError
+
+
+def _require() -> Any:
+    try:
+        import fastapi  # noqa: F401
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise MissingExtraError("fastapi", "serve", "the HTTP server") from e
+    return fastapi
+
+
+def _jsonable(a: Any) -> Any:
+    if isinstance(a, np.ndarray):
+        return [_jsonable(x) for x in a.tolist()]
+    if isinstance(a, list):
+        return [_jsonable(x) for x in a]
+    if isinstance(a, float) and not np.isfinite(a):
+        return None
+    if isinstance(a, np.generic):
+        return a.item()
+    return a
+
+
+def create_app(model: Any) -> Any:
+    """A FastAPI app serving ``model`` (a fitted model or a path to a saved one)."""
+    fastapi = _require()
+    from fastapi import Body, HTTPException
+    from pydantic import BaseModel
+
+    from .. import load
+
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        model = load(model)  # type: ignore[arg-type]
+
+    int_items = getattr(getattr(model, "items_", None), "ids", np.array([])).dtype.kind == "i"
+    int_users = getattr(getattr(model, "users_", None), "ids", np.array([])).dtype.kind == "i"
+
+    def _id(v: str, as_int: bool) -> Any:
+        if as_int:
+            try:
+                return int(v)
+            except ValueError:
+                raise HTTPException(404, f"unknown id {v!r}")
+        return v
+
+    app = fastapi.FastAPI(title="tastebud", version=__import__("tastebud").__version__)
+
+    def _call(fn, *a, **kw):
+        try:
+            return fn(*a, **kw)
+        except UnknownIdError as e:
+            raise HTTPException(404, str(e))
+        except (ValueError, TypeError, NotImplementedError) as e:
+            raise HTTPException(422, str(e))
+
+    class RecommendRequest(BaseModel):
+        users: list[Any]
+        k: int = 10
+        filter_seen: bool = True
+        items: list[Any] | None = None
+
+    class HistoryRequest(BaseModel):
+        items: list[Any]
+        k: int = 10
+
+    class PredictRequest(BaseModel):
+        users: list[Any]
+        items: list[Any]
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/model")
+    def info() -> dict:
+        out = {"class": type(model).__name__, "params": _jsonable(model.get_params())}
+        for attr in ("users_", "items_"):
+            m = getattr(model, attr, None)
+            if m is not None:
+                out[f"n_{attr[:-1]}"] = len(m)
+        return out
+
+    def _recs(users: list[Any], k: int, filter_seen: bool, items: list[Any] | None) -> dict:
+        if not hasattr(model, "recommend"):
+            raise HTTPException(422, f"{type(model).__name__} does not recommend for users")
+        ids, sc = _call(model.recommend, users, k=k, filter_seen=filter_seen, items=items)
+        return {"users": _jsonable(users), "items": _jsonable(ids), "scores": _jsonable(sc)}
+
+    @app.get("/recommend/{user}")
+    def recommend_one(user: str, k: int = 10, filter_seen: bool = True) -> dict:
+        res = _recs([_id(user, int_users)], k, filter_seen, None)
+        return {"user": res["users"][0], "items": res["items"][0], "scores": res["scores"][0]}
+
+    @app.post("/recommend")
+    def recommend(req: RecommendRequest) -> dict:
+        return _recs(req.users, req.k, req.filter_seen, req.items)
+
+    @app.post("/recommend_for_history")
+    def recommend_for_history(req: HistoryRequest) -> dict:
+        if not hasattr(model, "recommend_for_history"):
+            raise HTTPException(422, f"{type(model).__name__} cannot recommend for a new history")
+        ids, sc = _call(model.recommend_for_history, req.items, k=req.k)
+        return {"items": _jsonable(ids), "scores": _jsonable(sc)}
+
+    @app.get("/similar/{item}")
+    def similar(item: str, k: int = 10) -> dict:
+        if not hasattr(model, "similar_items"):
+            raise HTTPException(422, f"{type(model).__name__} has no item similarity")
+        ids, sc = _call(model.similar_items, _id(item, int_items), k=k)
+        return {"item": _id(item, int_items), "items": _jsonable(ids), "scores": _jsonable(sc)}
+
+    @app.post("/predict")
+    def predict(req: PredictRequest) -> dict:
+        if not hasattr(model, "predict"):
+            raise HTTPException(422, f"{type(model).__name__} does not predict ratings")
+        if len(req.users) != len(req.items):
+            raise HTTPException(422, "users and items must have the same length")
+        pred = _call(model.predict, req.users, req.items)
+        return {"predictions": _jsonable(np.asarray(pred, dtype=float))}
+
+    return app
+
+
+def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000) -> None:  # pragma: no cover - blocking
+    """Run the API with uvicorn until interrupted."""
+    _require()
+    try:
+        import uvicorn
+    except ImportError as e:
+        raise MissingExtraError("uvicorn", "serve", "the HTTP server") from e
+    uvicorn.run(create_app(model_path), host=host, port=port)
