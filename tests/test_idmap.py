@@ -48,3 +48,10 @@ def test_from_values_first_appearance_order():
     m, codes = IdMap.from_values(["c", "a", "c", "b"])
     assert m.ids.tolist() == ["c", "a", "b"]
     assert codes.tolist() == [0, 1, 0, 2]
+
+
+def test_mixed_query_each_id_on_its_own():
+    m = IdMap([1, 2], "user")
+    assert m.index([1, "stranger", 2.0, None], missing="mask").tolist() == [0, -1, 1, -1]
+    with pytest.raises(UnknownIdError, match="stranger"):
+        m.index([1, "stranger"])

@@ -45,6 +45,8 @@ def normalize_ids(values: Any, what: str = "id") -> np.ndarray:
         types = {type(v) for v in arr.tolist()}
         if types <= {int, np.int64, np.int32, bool} and bool not in types:
             return arr.astype(np.int64)
+        if types <= {int, float, np.int64, np.int32, np.float64, np.float32}:
+            return normalize_ids(arr.astype(np.float64), what)  # integral floats → ints
         if types <= {str, np.str_}:
             return arr.astype(str)
         if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in arr.tolist()):
@@ -84,10 +86,7 @@ class IdMap:
         return len(self.ids)
 
     def __contains__(self, x: Any) -> bool:
-        try:
-            return self._lookup.get_indexer(normalize_ids([x], self.kind).astype(self.ids.dtype, copy=False))[0] >= 0
-        except (DataError, ValueError, TypeError):
-            return False
+        return self._index_one(x) >= 0
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, IdMap) and self.ids.dtype.kind == other.ids.dtype.kind and np.array_equal(self.ids, other.ids)
@@ -97,19 +96,40 @@ class IdMap:
 
     def index(self, ids: Any, missing: str = "raise") -> np.ndarray:
         """Indices of external ``ids``. ``missing="raise"`` raises :class:`UnknownIdError`;
-        ``missing="mask"`` returns -1 for unknown ids."""
-        scalar = np.ndim(ids) == 0 and not isinstance(ids, (list, tuple))
-        arr = normalize_ids([ids] if scalar else ids, self.kind)
-        if arr.size and arr.dtype.kind != self.ids.dtype.kind:
-            if missing == "mask":
-                return np.full(len(arr), -1, dtype=np.int64)
-            raise UnknownIdError(self.kind, arr[:5].tolist())
-        idx = self._lookup.get_indexer(arr).astype(np.int64)
-        if missing == "raise" and (idx < 0).any():
-            raise UnknownIdError(self.kind, arr[idx < 0].tolist())
+        ``missing="mask"`` returns -1 for unknown ids. A query id of another type than the map's
+        (``"1"`` against integer ids) is unknown, never coerced."""
         if missing not in ("raise", "mask"):
             raise ValueError(f"missing must be 'raise' or 'mask', got {missing!r}")
+        scalar = np.ndim(ids) == 0 and not isinstance(ids, (list, tuple))
+        seq = [ids] if scalar else ids
+        if isinstance(seq, (list, tuple)):
+            obj = np.empty(len(seq), dtype=object)  # keep each id's own type (no int→str coercion)
+            obj[:] = list(seq)
+            seq = obj
+        try:
+            arr = normalize_ids(seq, self.kind)
+        except DataError:
+            # mixed or odd types: each id on its own (anything not matching is unknown)
+            vals = list(np.asarray(seq, dtype=object))
+            idx = np.array([self._index_one(v) for v in vals], dtype=np.int64)
+            arr = np.asarray(vals, dtype=object)
+        else:
+            if arr.size and arr.dtype.kind != self.ids.dtype.kind:
+                idx = np.full(len(arr), -1, dtype=np.int64)
+            else:
+                idx = self._lookup.get_indexer(arr).astype(np.int64)
+        if missing == "raise" and (idx < 0).any():
+            raise UnknownIdError(self.kind, np.asarray(arr, dtype=object)[idx < 0].tolist())
         return idx
+
+    def _index_one(self, v: Any) -> int:
+        try:
+            a = normalize_ids(np.array([v], dtype=object), self.kind)
+        except DataError:
+            return -1
+        if a.dtype.kind != self.ids.dtype.kind:
+            return -1
+        return int(self._lookup.get_indexer(a)[0])
 
     def external(self, idx: Any) -> np.ndarray:
         """External ids at indices ``idx``."""

@@ -118,7 +118,7 @@ class Recommender(Model):
 
     # ------------------------------------------------------------------ fit helpers
     def _set_interactions(self, users: IdMap, items: IdMap, seen: sp.spmatrix) -> None:
-        s = sp.csr_matrix(seen, dtype=np.float32)
+        s = sp.csr_matrix(seen, dtype=np.float32, copy=True)  # never binarise the caller's matrix
         s.sort_indices()
         s.data[:] = 1.0
         self.users_, self.items_, self.seen_ = users, items, s
