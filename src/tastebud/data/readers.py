@@ -140,3 +140,129 @@ def maybe_int(values: list[str]) -> np.ndarray:
     if arr.size and all(re.fullmatch(r"-?\d+", v) for v in set(values)):
         return arr.astype(np.int64)
     return arr
+
+
+# ---------------------------------------------------------------------- MovieLens latest-small / 1M
+def _split_genres(s: pd.Series, sep: str = "|") -> list[list[str]]:
+    out = []
+    for v in s.fillna("").astype(str):
+        out.append([] if v in ("", "(no genres listed)") else v.split(sep))
+    return out
+
+
+def _check_columns(p: Path, df: pd.DataFrame, cols: list[str]) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"{p}: missing column(s) {missing}; header has {list(df.columns)}")
+
+
+def _check_numeric(p: Path, df: pd.DataFrame, cols: list[str], header_lines: int = 1) -> None:
+    for c in cols:
+        vals = pd.to_numeric(df[c], errors="coerce")
+        bad = vals.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"{p}: line {row + 1 + header_lines}: column {c!r} is not a number ({df[c].iloc[row]!r})")
+        df[c] = vals
+
+
+def read_ml_latest_ratings(path: str | os.PathLike) -> pd.DataFrame:
+    """MovieLens latest ``ratings.csv`` (userId,movieId,rating,timestamp) → columns user, item, rating, timestamp."""
+    p = _check_path(path)
+    df = read_table(p, sep=",", dtype=str)
+    _check_columns(p, df, ["userId", "movieId", "rating", "timestamp"])
+    _check_numeric(p, df, ["userId", "movieId", "rating", "timestamp"])
+    df = df.rename(columns={"userId": "user", "movieId": "item"})
+    return df.astype({"user": np.int64, "item": np.int64, "rating": np.float64, "timestamp": np.int64})
+
+
+def read_ml_latest_movies(path: str | os.PathLike) -> pd.DataFrame:
+    """MovieLens latest ``movies.csv`` (movieId,title,genres) → indexed by item; ``genres`` is a list of names
+    (``"(no genres listed)"`` → ``[]``), ``year`` parsed from a trailing ``(YYYY)`` in the title."""
+    p = _check_path(path)
+    df = read_table(p, sep=",", dtype={"movieId": str, "title": str, "genres": str}, keep_default_na=False)
+    _check_columns(p, df, ["movieId", "title", "genres"])
+    _check_numeric(p, df, ["movieId"])
+    df = df.rename(columns={"movieId": "item"}).astype({"item": np.int64})
+    df["genres"] = _split_genres(df["genres"])
+    df["year"] = pd.to_numeric(df["title"].str.extract(r"\((\d{4})\)\s*$")[0], errors="coerce").astype("Int64")
+    return df.set_index("item", drop=False)
+
+
+def read_ml_latest_tags(path: str | os.PathLike) -> pd.DataFrame:
+    """MovieLens latest ``tags.csv`` (userId,movieId,tag,timestamp) → columns user, item, tag, timestamp."""
+    p = _check_path(path)
+    df = read_table(p, sep=",", dtype={"tag": str}, keep_default_na=False)
+    _check_columns(p, df, ["userId", "movieId", "tag", "timestamp"])
+    _check_numeric(p, df, ["userId", "movieId", "timestamp"])
+    df = df.rename(columns={"userId": "user", "movieId": "item"})
+    return df.astype({"user": np.int64, "item": np.int64, "timestamp": np.int64})
+
+
+def read_ml_latest_links(path: str | os.PathLike) -> pd.DataFrame:
+    """MovieLens latest ``links.csv`` (movieId,imdbId,tmdbId) → indexed by item; ids kept as strings."""
+    p = _check_path(path)
+    df = read_table(p, sep=",", dtype=str, keep_default_na=False)
+    _check_columns(p, df, ["movieId", "imdbId", "tmdbId"])
+    _check_numeric(p, df, ["movieId"])
+    df = df.rename(columns={"movieId": "item"}).astype({"item": np.int64})
+    return df.set_index("item", drop=False)
+
+
+def _read_double_colon(p: Path, names: list[str], encoding: str = "latin-1") -> pd.DataFrame:
+    rows = []
+    for n, s in iter_lines(p, encoding=encoding):
+        parts = s.split("::")
+        if len(parts) != len(names):
+            raise DataError(f"{p}: line {n}: expected {len(names)} '::'-separated fields ({', '.join(names)}), got {s!r}")
+        rows.append(parts)
+    if not rows:
+        raise DataError(f"{p}: file is empty")
+    return pd.DataFrame(rows, columns=names)
+
+
+def read_ml1m_ratings(path: str | os.PathLike) -> pd.DataFrame:
+    """MovieLens 1M ``ratings.dat``: ``UserID::MovieID::Rating::Timestamp`` → user, item, rating, timestamp."""
+    p = _check_path(path)
+    df = _read_double_colon(p, ["user", "item", "rating", "timestamp"])
+    _check_numeric(p, df, ["user", "item", "rating", "timestamp"], header_lines=0)
+    return df.astype({"user": np.int64, "item": np.int64, "rating": np.float64, "timestamp": np.int64})
+
+
+def read_ml1m_users(path: str | os.PathLike) -> pd.DataFrame:
+    """MovieLens 1M ``users.dat``: ``UserID::Gender::Age::Occupation::Zip-code`` (age and occupation are codes)."""
+    p = _check_path(path)
+    df = _read_double_colon(p, ["user", "gender", "age", "occupation", "zip"])
+    _check_numeric(p, df, ["user", "age", "occupation"], header_lines=0)
+    df = df.astype({"user": np.int64, "age": np.int64, "occupation": np.int64})
+    return df.set_index("user", drop=False)
+
+
+def read_ml1m_movies(path: str | os.PathLike) -> pd.DataFrame:
+    """MovieLens 1M ``movies.dat``: ``MovieID::Title::Genres`` (latin-1) → indexed by item, genres as lists."""
+    p = _check_path(path)
+    df = _read_double_colon(p, ["item", "title", "genres"])
+    _check_numeric(p, df, ["item"], header_lines=0)
+    df = df.astype({"item": np.int64})
+    df["genres"] = _split_genres(df["genres"])
+    df["year"] = pd.to_numeric(df["title"].str.extract(r"\((\d{4})\)\s*$")[0], errors="coerce").astype("Int64")
+    return df.set_index("item", drop=False)
+
+
+def read_mushroom_baskets(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """UCI Mushroom as a CSV with a header (``mushrooms.csv``): returns (column names, an object array of
+    ``column=value`` strings of shape (n_rows, n_columns)); one basket per row."""
+    p = _check_path(path)
+    df = read_table(p, sep=",", dtype=str, keep_default_na=False)
+    if df.shape[1] < 2:
+        raise DataError(f"{p}: expected a CSV with a header and one column per attribute, got {df.shape[1]} column(s)")
+    empty = (df == "").to_numpy()
+    if empty.any():
+        r, c = np.argwhere(empty)[0]
+        raise DataError(f"{p}: line {r + 2}: empty value in column {df.columns[c]!r}")
+    cols = [str(c) for c in df.columns]
+    vals = df.to_numpy(dtype=object)
+    out = np.empty(vals.shape, dtype=object)
+    for j, c in enumerate(cols):
+        out[:, j] = [f"{c}={v}" for v in vals[:, j]]
+    return cols, out
