@@ -1,0 +1,658 @@
+"""numba kernels for FP-Growth, rule generation and rule-based recommendation.
+
+Conventions: items are *ranks* ``0..F-1`` (0 = most frequent item); no ids, no I/O.
+
+Itemsets are returned as a *set-enumeration trie*: node 0 is the empty set (count = number of
+baskets); every other node ``t`` is the itemset ``itemset(t_parent[t]) ∪ {t_item[t]}`` with
+``t_count[t]`` baskets. Along every root-to-node path the ranks strictly decrease (canonical
+order), and the children of a node are stored contiguously (``t_first[t] .. t_first[t] +
+t_nchild[t]``) in increasing rank, so that any frequent itemset is found by walking down the trie
+with one binary search per item. 20-odd bytes per itemset, and every subset lookup needed by the
+rule generator is cheap.
+
+FP-tree: a prefix tree of the baskets (items in increasing rank, i.e. descending frequency),
+stored in flat arrays (``item, count, parent, first child, next sibling, node link``) inside one
+growing arena; conditional trees are built above their parent tree and discarded when the
+depth-first mining returns (an explicit stack, no recursion). A conditional tree that is a single
+path is kept as a path: its itemsets are all combinations of the path's items, enumerated
+without building any tree (the "single prefix path" shortcut of Han, Pei & Yin 2000).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@njit(cache=True)
+def _grow_i32(a, need):
+    if need <= a.shape[0]:
+        return a
+    n = max(need, 2 * a.shape[0] + 16)
+    b = np.empty(n, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_i64(a, need):
+    if need <= a.shape[0]:
+        return a
+    n = max(need, 2 * a.shape[0] + 16)
+    b = np.empty(n, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+# ----------------------------------------------------------------------------- FP-Growth
+
+
+@njit(cache=True)
+def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_len):
+    """Mine all itemsets with count >= ``min_count`` (and length <= ``max_len``; 0 = no limit).
+
+    ``indptr``/``ranks``: CSR of the baskets restricted to frequent items, each row sorted
+    ascending by rank. ``freq_counts[r]``: count of the item of rank ``r``.
+    Returns the trie ``(t_parent, t_item, t_count, t_first, t_nchild, n_nodes)``.
+    """
+    if max_len <= 0:
+        max_len = 1 << 30
+    # ---- trie (output)
+    cap_t = max(16, 2 * n_freq + 1)
+    t_parent = np.empty(cap_t, dtype=np.int64)
+    t_item = np.empty(cap_t, dtype=np.int32)
+    t_count = np.empty(cap_t, dtype=np.int64)
+    t_first = np.empty(cap_t, dtype=np.int64)
+    t_nchild = np.empty(cap_t, dtype=np.int32)
+    t_parent[0] = -1
+    t_item[0] = -1
+    t_count[0] = n_baskets
+    t_first[0] = 1
+    t_nchild[0] = 0
+    n_t = 1
+    if n_freq == 0:
+        return t_parent[:1], t_item[:1], t_count[:1], t_first[:1], t_nchild[:1], 1
+
+    # ---- node arena
+    cap_n = max(64, indptr[-1] + 2)
+    n_item = np.empty(cap_n, dtype=np.int32)  # local item id in its tree
+    n_cnt = np.empty(cap_n, dtype=np.int64)
+    n_par = np.empty(cap_n, dtype=np.int32)
+    n_child = np.empty(cap_n, dtype=np.int32)
+    n_sib = np.empty(cap_n, dtype=np.int32)
+    n_link = np.empty(cap_n, dtype=np.int32)
+    # ---- item arena (per tree: local items)
+    cap_i = max(64, 4 * n_freq)
+    i_rank = np.empty(cap_i, dtype=np.int32)  # global rank of a local item
+    i_head = np.empty(cap_i, dtype=np.int32)  # first node of the item (node link list)
+    i_cnt = np.empty(cap_i, dtype=np.int64)  # count of the item in this tree
+    i_rootc = np.empty(cap_i, dtype=np.int32)  # root's child carrying the item (-1)
+    i_trie = np.empty(cap_i, dtype=np.int64)  # trie node of prefix ∪ {item}
+    # ---- frames (depth <= n_freq + 1)
+    depth_cap = n_freq + 2
+    f_nbase = np.empty(depth_cap, dtype=np.int64)
+    f_ibase = np.empty(depth_cap, dtype=np.int64)
+    f_m = np.empty(depth_cap, dtype=np.int64)
+    f_next = np.empty(depth_cap, dtype=np.int64)
+    f_len = np.empty(depth_cap, dtype=np.int64)  # length of the itemsets of this frame's items
+    f_path = np.zeros(depth_cap, dtype=np.bool_)
+    f_ntop = np.empty(depth_cap, dtype=np.int64)
+    f_itop = np.empty(depth_cap, dtype=np.int64)
+
+    # scratch for conditional counting (indexed by parent-local item)
+    ccount = np.zeros(n_freq, dtype=np.int64)
+    cmap = np.full(n_freq, -1, dtype=np.int32)
+    pathbuf = np.empty(n_freq + 1, dtype=np.int32)
+
+    # ---- build the initial tree (frame 0)
+    m = n_freq
+    ib = 0
+    for r in range(m):
+        i_rank[r] = r
+        i_head[r] = -1
+        i_cnt[r] = freq_counts[r]
+        i_rootc[r] = -1
+    root = 0
+    n_item[0] = -1
+    n_cnt[0] = n_baskets
+    n_par[0] = -1
+    n_child[0] = -1
+    n_sib[0] = -1
+    n_link[0] = -1
+    nn = 1
+    single = True
+    nb = indptr.shape[0] - 1
+    for b in range(nb):
+        cur = root
+        for p in range(indptr[b], indptr[b + 1]):
+            it = ranks[p]
+            if cur == root:
+                ch = i_rootc[it]
+            else:
+                ch = n_child[cur]
+                while ch >= 0 and n_item[ch] != it:
+                    ch = n_sib[ch]
+            if ch < 0:
+                if n_child[cur] >= 0:
+                    single = False
+                ch = nn
+                nn += 1
+                n_item[ch] = it
+                n_cnt[ch] = 0
+                n_par[ch] = cur
+                n_child[ch] = -1
+                n_sib[ch] = n_child[cur]
+                n_child[cur] = ch
+                n_link[ch] = i_head[it]
+                i_head[it] = ch
+                if cur == root:
+                    i_rootc[it] = ch
+            n_cnt[ch] += 1
+            cur = ch
+    # emit the single items
+    for r in range(m):
+        t_parent[n_t] = 0
+        t_item[n_t] = r
+        t_count[n_t] = freq_counts[r]
+        t_first[n_t] = 0
+        t_nchild[n_t] = 0
+        i_trie[r] = n_t
+        n_t += 1
+    t_nchild[0] = m
+    sp = 0
+    f_nbase[0] = 0
+    f_ibase[0] = 0
+    f_m[0] = m
+    f_next[0] = m - 1
+    f_len[0] = 1
+    f_path[0] = single
+    if single:  # path: local item r sits at depth r; counts in i_cnt
+        pass
+    f_ntop[0] = nn
+    f_itop[0] = m
+
+    while sp >= 0:
+        j = f_next[sp]
+        if j < 0 or f_len[sp] >= max_len:
+            sp -= 1
+            continue
+        f_next[sp] = j - 1
+        ib = f_ibase[sp]
+        nbase = f_nbase[sp]
+        ntop = f_ntop[sp]
+        itop = f_itop[sp]
+        parent_t = i_trie[ib + j]
+        if f_path[sp]:
+            # child frame: items 0..j-1 of this path, all with the count of item j
+            if j == 0:
+                continue
+            c = i_cnt[ib + j]
+            newm = j
+            i_rank = _grow_i32(i_rank, itop + newm)
+            i_head = _grow_i32(i_head, itop + newm)
+            i_cnt = _grow_i64(i_cnt, itop + newm)
+            i_rootc = _grow_i32(i_rootc, itop + newm)
+            i_trie = _grow_i64(i_trie, itop + newm)
+            need = n_t + newm
+            if need > t_parent.shape[0]:
+                t_parent = _grow_i64(t_parent, need)
+                t_item = _grow_i32(t_item, need)
+                t_count = _grow_i64(t_count, need)
+                t_first = _grow_i64(t_first, need)
+                t_nchild = _grow_i32(t_nchild, need)
+            t_first[parent_t] = n_t
+            t_nchild[parent_t] = newm
+            for q in range(newm):
+                i_rank[itop + q] = i_rank[ib + q]
+                i_cnt[itop + q] = c
+                i_trie[itop + q] = n_t
+                t_parent[n_t] = parent_t
+                t_item[n_t] = i_rank[ib + q]
+                t_count[n_t] = c
+                t_first[n_t] = 0
+                t_nchild[n_t] = 0
+                n_t += 1
+            sp += 1
+            f_nbase[sp] = ntop
+            f_ibase[sp] = itop
+            f_m[sp] = newm
+            f_next[sp] = newm - 1
+            f_len[sp] = f_len[sp - 1] + 1
+            f_path[sp] = True
+            f_ntop[sp] = ntop
+            f_itop[sp] = itop + newm
+            continue
+        # ---- general tree: conditional counts of the items above nodes of j
+        if j == 0:
+            continue
+        nd = i_head[ib + j]
+        while nd >= 0:
+            c = n_cnt[nd]
+            a = n_par[nd]
+            while a != nbase:
+                ccount[n_item[a]] += c
+                a = n_par[a]
+            nd = n_link[nd]
+        newm = 0
+        for q in range(j):
+            if ccount[q] >= min_count:
+                cmap[q] = newm
+                newm += 1
+            else:
+                cmap[q] = -1
+        if newm == 0:
+            for q in range(j):
+                ccount[q] = 0
+            continue
+        i_rank = _grow_i32(i_rank, itop + newm)
+        i_head = _grow_i32(i_head, itop + newm)
+        i_cnt = _grow_i64(i_cnt, itop + newm)
+        i_rootc = _grow_i32(i_rootc, itop + newm)
+        i_trie = _grow_i64(i_trie, itop + newm)
+        need = n_t + newm
+        if need > t_parent.shape[0]:
+            t_parent = _grow_i64(t_parent, need)
+            t_item = _grow_i32(t_item, need)
+            t_count = _grow_i64(t_count, need)
+            t_first = _grow_i64(t_first, need)
+            t_nchild = _grow_i32(t_nchild, need)
+        t_first[parent_t] = n_t
+        t_nchild[parent_t] = newm
+        for q in range(j):
+            k = cmap[q]
+            if k >= 0:
+                i_rank[itop + k] = i_rank[ib + q]
+                i_head[itop + k] = -1
+                i_cnt[itop + k] = ccount[q]
+                i_rootc[itop + k] = -1
+                i_trie[itop + k] = n_t
+                t_parent[n_t] = parent_t
+                t_item[n_t] = i_rank[ib + q]
+                t_count[n_t] = ccount[q]
+                t_first[n_t] = 0
+                t_nchild[n_t] = 0
+                n_t += 1
+            ccount[q] = 0
+        child_len = f_len[sp] + 1
+        if child_len >= max_len:
+            # the child's items are emitted; nothing deeper is needed
+            continue
+        # ---- build the conditional tree above the current arena top
+        croot = ntop
+        # worst case: one node per (node of j) x (path length)
+        nd = i_head[ib + j]
+        est = 1
+        while nd >= 0:
+            a = n_par[nd]
+            while a != nbase:
+                est += 1
+                a = n_par[a]
+            nd = n_link[nd]
+        if croot + est > n_item.shape[0]:
+            n_item = _grow_i32(n_item, croot + est)
+            n_cnt = _grow_i64(n_cnt, croot + est)
+            n_par = _grow_i32(n_par, croot + est)
+            n_child = _grow_i32(n_child, croot + est)
+            n_sib = _grow_i32(n_sib, croot + est)
+            n_link = _grow_i32(n_link, croot + est)
+        n_item[croot] = -1
+        n_cnt[croot] = 0
+        n_par[croot] = -1
+        n_child[croot] = -1
+        n_sib[croot] = -1
+        n_link[croot] = -1
+        cn = croot + 1
+        csingle = True
+        nd = i_head[ib + j]
+        while nd >= 0:
+            c = n_cnt[nd]
+            L = 0
+            a = n_par[nd]
+            while a != nbase:
+                k = cmap[n_item[a]]
+                if k >= 0:
+                    pathbuf[L] = k
+                    L += 1
+                a = n_par[a]
+            cur = croot
+            for p in range(L - 1, -1, -1):
+                it = pathbuf[p]
+                if cur == croot:
+                    ch = i_rootc[itop + it]
+                else:
+                    ch = n_child[cur]
+                    while ch >= 0 and n_item[ch] != it:
+                        ch = n_sib[ch]
+                if ch < 0:
+                    if n_child[cur] >= 0:
+                        csingle = False
+                    ch = cn
+                    cn += 1
+                    n_item[ch] = it
+                    n_cnt[ch] = 0
+                    n_par[ch] = cur
+                    n_child[ch] = -1
+                    n_sib[ch] = n_child[cur]
+                    n_child[cur] = ch
+                    n_link[ch] = i_head[itop + it]
+                    i_head[itop + it] = ch
+                    if cur == croot:
+                        i_rootc[itop + it] = ch
+                n_cnt[ch] += c
+                cur = ch
+            nd = n_link[nd]
+        for q in range(j):
+            cmap[q] = -1
+        sp += 1
+        f_nbase[sp] = croot
+        f_ibase[sp] = itop
+        f_m[sp] = newm
+        f_next[sp] = newm - 1
+        f_len[sp] = child_len
+        f_path[sp] = csingle
+        f_ntop[sp] = cn
+        f_itop[sp] = itop + newm
+        if csingle:
+            # a single path: items are at depth = local id; counts along the path
+            nd2 = n_child[croot]
+            while nd2 >= 0:
+                i_cnt[itop + n_item[nd2]] = n_cnt[nd2]
+                nd2 = n_child[nd2]
+    return t_parent[:n_t], t_item[:n_t], t_count[:n_t], t_first[:n_t], t_nchild[:n_t], n_t
+
+
+# ----------------------------------------------------------------------------- trie lookups
+
+
+@njit(cache=True)
+def trie_child(t_item, t_first, t_nchild, node, item):
+    """Child of ``node`` carrying ``item`` (binary search), or -1."""
+    lo = t_first[node]
+    hi = lo + t_nchild[node] - 1
+    while lo <= hi:
+        mid = (lo + hi) >> 1
+        v = t_item[mid]
+        if v == item:
+            return mid
+        if v < item:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return -1
+
+
+@njit(cache=True)
+def trie_depths(t_parent):
+    n = t_parent.shape[0]
+    d = np.zeros(n, dtype=np.int32)
+    for t in range(1, n):  # parents precede children
+        d[t] = d[t_parent[t]] + 1
+    return d
+
+
+@njit(cache=True)
+def trie_to_csr(t_parent, t_item, depth):
+    """Items of every trie node as CSR rows (ascending rank)."""
+    n = t_parent.shape[0]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for t in range(n):
+        indptr[t + 1] = indptr[t] + depth[t]
+    out = np.empty(indptr[n], dtype=np.int32)
+    for t in range(1, n):
+        p = indptr[t]
+        a = t
+        while a > 0:
+            out[p] = t_item[a]  # walking up: ranks increase
+            p += 1
+            a = t_parent[a]
+    return indptr, out
+
+
+# ----------------------------------------------------------------------------- rules
+
+# metric codes
+M_CONFIDENCE = 0
+M_LIFT = 1
+M_SUPPORT = 2
+M_LEVERAGE = 3
+M_CONVICTION = 4
+M_ZHANG = 5
+M_ANT_SUPPORT = 6
+M_CONS_SUPPORT = 7
+M_JACCARD = 8
+M_CERTAINTY = 9
+M_KULCZYNSKI = 10
+
+
+@njit(cache=True)
+def rule_metric(code, cx, ca, cc, n):
+    sx = cx / n
+    sa = ca / n
+    sc = cc / n
+    conf = cx / ca
+    if code == M_CONFIDENCE:
+        return conf
+    if code == M_LIFT:
+        return conf / sc
+    if code == M_SUPPORT:
+        return sx
+    if code == M_LEVERAGE:
+        return sx - sa * sc
+    if code == M_CONVICTION:
+        if conf < 1.0:
+            return (1.0 - sc) / (1.0 - conf)
+        return np.inf
+    if code == M_ZHANG:
+        den = max(sx * (1.0 - sa), sa * (sc - sx))
+        if den == 0.0:
+            return 0.0
+        return (sx - sa * sc) / den
+    if code == M_ANT_SUPPORT:
+        return sa
+    if code == M_CONS_SUPPORT:
+        return sc
+    if code == M_JACCARD:
+        return sx / (sa + sc - sx)
+    if code == M_CERTAINTY:
+        if 1.0 - sc == 0.0:
+            return 0.0
+        return (conf - sc) / (1.0 - sc)
+    # kulczynski
+    return (conf + sx / sc) / 2.0
+
+
+@njit(cache=True)
+def _passes(code, thr, cx, ca, cc, n, min_conf_num, min_conf_den):
+    # confidence compared exactly on counts when requested: cx/ca >= num/den
+    if code == M_CONFIDENCE and min_conf_den > 0:
+        return cx * min_conf_den >= min_conf_num * ca
+    return rule_metric(code, cx, ca, cc, n) >= thr
+
+
+@njit(cache=True)
+def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
+              min_conf_num, min_conf_den, one_consequent, count_only, max_items):
+    """Rules from the trie subtrees under the trie nodes ``roots`` (children of the root).
+
+    For every itemset X (|X| >= 2) and every split X = A ∪ C (A, C non-empty; |C| = 1 when
+    ``one_consequent``), keep the rule when metric(A → C) >= thr. Returns
+    ``(x_node, a_node, c_node, n_rules)``; with ``count_only`` the arrays are empty.
+    Subset nodes of X are derived from those of X's parent: subsets containing X's last item
+    (its lowest rank) are one child lookup away from the subsets without it.
+    """
+    cap = 1024
+    rx = np.empty(cap if not count_only else 0, dtype=np.int64)
+    ra = np.empty(cap if not count_only else 0, dtype=np.int64)
+    rc = np.empty(cap if not count_only else 0, dtype=np.int64)
+    nr = 0
+    # DFS stack over the trie; per depth d the subset-node table of size 2^d
+    stack = np.empty(1024, dtype=np.int64)
+    sdepth = np.empty(1024, dtype=np.int64)
+    # sub[d] occupies [off[d], off[d] + 2^d)
+    maxd = max_items + 1
+    off = np.zeros(maxd + 1, dtype=np.int64)
+    if not one_consequent:
+        for d in range(1, maxd):
+            off[d + 1] = off[d] + (1 << d)
+        sub = np.empty(off[maxd], dtype=np.int64)
+    else:
+        sub = np.empty(1, dtype=np.int64)
+    items = np.empty(maxd + 1, dtype=np.int32)  # items of the current path, items[0] = depth-1 item
+    for ri in range(roots.shape[0]):
+        top = 0
+        stack[0] = roots[ri]
+        sdepth[0] = 1
+        while top >= 0:
+            x = stack[top]
+            d = sdepth[top]
+            top -= 1
+            items[d - 1] = t_item[x]
+            # push children
+            nc = t_nchild[x]
+            if nc > 0:
+                if top + 1 + nc > stack.shape[0]:
+                    stack = _grow_i64(stack, top + 1 + nc)
+                    sdepth = _grow_i64(sdepth, top + 1 + nc)
+                f = t_first[x]
+                for q in range(nc - 1, -1, -1):
+                    top += 1
+                    stack[top] = f + q
+                    sdepth[top] = d + 1
+            if not one_consequent:
+                # subset table for depth d: bits 0..d-1 <-> items[0..d-1]
+                o = off[d]
+                if d == 1:
+                    sub[o] = 0
+                    sub[o + 1] = x
+                else:
+                    po = off[d - 1]
+                    half = 1 << (d - 1)
+                    it = items[d - 1]
+                    for mask in range(half):
+                        sub[o + mask] = sub[po + mask]
+                        sub[o + half + mask] = trie_child(t_item, t_first, t_nchild, sub[po + mask], it)
+                if d < 2:
+                    continue
+                full = (1 << d) - 1
+                cx = t_count[x]
+                for amask in range(1, full):
+                    an = sub[o + amask]
+                    cn = sub[o + (full ^ amask)]
+                    if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
+                        if not count_only:
+                            if nr >= rx.shape[0]:
+                                rx = _grow_i64(rx, nr + 1)
+                                ra = _grow_i64(ra, nr + 1)
+                                rc = _grow_i64(rc, nr + 1)
+                            rx[nr] = x
+                            ra[nr] = an
+                            rc[nr] = cn
+                        nr += 1
+            else:
+                if d < 2:
+                    continue
+                cx = t_count[x]
+                for ci in range(d):
+                    # antecedent: items[0..d-1] without items[ci], walked from the root
+                    an = 0
+                    for q in range(d):
+                        if q != ci:
+                            an = trie_child(t_item, t_first, t_nchild, an, items[q])
+                    cn = 1 + items[ci]  # single items are trie nodes 1..F in rank order
+                    if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
+                        if not count_only:
+                            if nr >= rx.shape[0]:
+                                rx = _grow_i64(rx, nr + 1)
+                                ra = _grow_i64(ra, nr + 1)
+                                rc = _grow_i64(rc, nr + 1)
+                            rx[nr] = x
+                            ra[nr] = an
+                            rc[nr] = cn
+                        nr += 1
+    if count_only:
+        return rx, ra, rc, nr
+    return rx[:nr], ra[:nr], rc[:nr], nr
+
+
+# ----------------------------------------------------------------------------- recommendation
+
+
+@njit(cache=True)
+def rules_recommend(b_indptr, b_ranks, t_item, t_first, t_nchild, r_indptr, r_cons, r_score,
+                    n_items, k, max_ant):
+    """For each basket (CSR of ranks, sorted descending), score every consequent of a rule whose
+    antecedent is a subset of the basket by the best rule score; drop items in the basket;
+    return the top ``k`` (ranks, scores) per basket, -1 / -inf padded.
+
+    ``r_indptr`` is indexed by trie node (rules grouped by antecedent node)."""
+    nb = b_indptr.shape[0] - 1
+    out_i = np.full((nb, k), -1, dtype=np.int64)
+    out_s = np.full((nb, k), -np.inf, dtype=np.float64)
+    score = np.full(n_items, -np.inf, dtype=np.float64)
+    inb = np.zeros(n_items, dtype=np.bool_)
+    touched = np.empty(n_items, dtype=np.int64)
+    st_node = np.empty(1024, dtype=np.int64)
+    st_pos = np.empty(1024, dtype=np.int64)
+    st_d = np.empty(1024, dtype=np.int64)
+    for b in range(nb):
+        lo = b_indptr[b]
+        hi = b_indptr[b + 1]
+        for p in range(lo, hi):
+            inb[b_ranks[p]] = True
+        nt = 0
+        # DFS over frequent subsets of the basket (canonical: descending rank)
+        top = 0
+        st_node[0] = 0
+        st_pos[0] = lo
+        st_d[0] = 0
+        while top >= 0:
+            node = st_node[top]
+            pos = st_pos[top]
+            d = st_d[top]
+            top -= 1
+            if node > 0:
+                for r in range(r_indptr[node], r_indptr[node + 1]):
+                    c = r_cons[r]
+                    if inb[c]:
+                        continue
+                    if score[c] == -np.inf:
+                        touched[nt] = c
+                        nt += 1
+                    if r_score[r] > score[c]:
+                        score[c] = r_score[r]
+            if d >= max_ant:
+                continue
+            for p in range(pos, hi):
+                ch = trie_child(t_item, t_first, t_nchild, node, b_ranks[p])
+                if ch >= 0:
+                    top += 1
+                    if top >= st_node.shape[0]:
+                        st_node = _grow_i64(st_node, top + 1)
+                        st_pos = _grow_i64(st_pos, top + 1)
+                        st_d = _grow_i64(st_d, top + 1)
+                    st_node[top] = ch
+                    st_pos[top] = p + 1
+                    st_d[top] = d + 1
+        # top-k of touched (score desc, rank asc)
+        for q in range(min(k, nt)):
+            best = -1
+            for z in range(nt):
+                c = touched[z]
+                if c < 0:
+                    continue
+                if best < 0 or score[c] > score[touched[best]] or (score[c] == score[touched[best]] and c < touched[best]):
+                    best = z
+            c = touched[best]
+            out_i[b, q] = c
+            out_s[b, q] = score[c]
+            touched[best] = -1
+            score[c] = -np.inf  # reset as we go
+        for z in range(nt):
+            c = touched[z]
+            if c >= 0:
+                score[c] = -np.inf
+        for p in range(lo, hi):
+            inb[b_ranks[p]] = False
+    return out_i, out_s

@@ -1,0 +1,122 @@
+"""Association rules A → C from frequent itemsets, with the interestingness measures of mlxtend.
+
+For a rule A → C over n baskets, with s(X) = count(X) / n:
+
+    support          s(A ∪ C)
+    confidence       s(A ∪ C) / s(A)                       = P(C | A)
+    lift             confidence / s(C)
+    leverage         s(A ∪ C) − s(A) s(C)
+    conviction       (1 − s(C)) / (1 − confidence)          (inf when confidence = 1)
+    zhangs_metric    leverage / max(s(A ∪ C)(1 − s(A)), s(A)(s(C) − s(A ∪ C)))   (0 when the denominator is 0)
+    jaccard          s(A ∪ C) / (s(A) + s(C) − s(A ∪ C))
+    certainty        (confidence − s(C)) / (1 − s(C))      (0 when s(C) = 1)
+    kulczynski       (P(C | A) + P(A | C)) / 2
+    representativity 1.0 (mlxtend's share of baskets without missing values; tastebud has none)
+
+Agrawal, Imieliński & Swami (1993), "Mining association rules between sets of items in large
+databases"; Zhang (2000) for Zhang's metric. Column names are mlxtend's (``antecedents``,
+``consequents``, ``antecedent support``, ``consequent support``, ...), so code written for
+``mlxtend.frequent_patterns.association_rules`` reads the same.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+METRICS = (
+    "antecedent support", "consequent support", "support", "confidence", "lift", "representativity",
+    "leverage", "conviction", "zhangs_metric", "jaccard", "certainty", "kulczynski",
+)
+#: metric name -> kernel code (see ``tastebud.kernels.fpgrowth``)
+METRIC_CODES = {
+    "confidence": 0, "lift": 1, "support": 2, "leverage": 3, "conviction": 4, "zhangs_metric": 5,
+    "antecedent support": 6, "consequent support": 7, "jaccard": 8, "certainty": 9, "kulczynski": 10,
+}
+
+
+def check_metric(metric: str) -> int:
+    if metric not in METRIC_CODES:
+        raise ValueError(f"metric must be one of {sorted(METRIC_CODES)}, got {metric!r}")
+    return METRIC_CODES[metric]
+
+
+def rule_metrics(sAC: np.ndarray, sA: np.ndarray, sC: np.ndarray) -> dict[str, np.ndarray]:
+    """All metric columns from the supports (fractions) of A ∪ C, A and C."""
+    sAC = np.asarray(sAC, dtype=np.float64)
+    sA = np.asarray(sA, dtype=np.float64)
+    sC = np.asarray(sC, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf = sAC / sA
+        lift = conf / sC
+        lev = sAC - sA * sC
+        conv = np.full(conf.shape, np.inf)
+        lt = conf < 1.0
+        conv[lt] = (1.0 - sC[lt]) / (1.0 - conf[lt])
+        den = np.maximum(sAC * (1 - sA), sA * (sC - sAC))
+        zhang = np.where(den == 0, 0.0, lev / den)
+        jac = sAC / (sA + sC - sAC)
+        cden = 1.0 - sC
+        cert = np.where(cden == 0, 0.0, (conf - sC) / cden)
+        kulc = (conf + sAC / sC) / 2.0
+    return {
+        "antecedent support": sA, "consequent support": sC, "support": sAC, "confidence": conf,
+        "lift": lift, "representativity": np.ones_like(sAC), "leverage": lev, "conviction": conv,
+        "zhangs_metric": zhang, "jaccard": jac, "certainty": cert, "kulczynski": kulc,
+    }
+
+
+def association_rules(
+    itemsets: Any,
+    metric: str = "confidence",
+    min_threshold: float = 0.5,
+    *,
+    single_consequent: bool = False,
+    top_k: int | None = None,
+) -> pd.DataFrame:
+    """Rules ``A → C`` whose ``metric`` is at least ``min_threshold``.
+
+    ``itemsets`` is either a fitted :class:`~tastebud.FPGrowth` (fast path, numba kernel) or a
+    DataFrame with columns ``support`` and ``itemsets`` (frozensets) as returned by
+    ``FPGrowth.itemsets()``, ``Apriori.itemsets()`` or mlxtend, which must contain every subset of
+    its itemsets (it is downward closed when it comes from a miner). Every split of every itemset
+    into a non-empty antecedent and consequent is considered (mlxtend semantics); with
+    ``single_consequent=True`` only one-item consequents (pyfim/Spark/arules semantics).
+    Returns mlxtend's columns; ``top_k`` keeps the ``top_k`` rules with the highest ``metric``.
+    """
+    from .fpgrowth import FPGrowth
+
+    if isinstance(itemsets, FPGrowth):
+        return itemsets.rules(metric=metric, min_threshold=min_threshold, single_consequent=single_consequent, top_k=top_k)
+    check_metric(metric)
+    if not isinstance(itemsets, pd.DataFrame) or not {"support", "itemsets"} <= set(itemsets.columns):
+        raise ValueError("itemsets must be a fitted FPGrowth or a DataFrame with columns 'support' and 'itemsets'")
+    sets = [frozenset(s) for s in itemsets["itemsets"]]
+    sup = dict(zip(sets, itemsets["support"].to_numpy(dtype=np.float64)))
+    ants: list[frozenset] = []
+    cons: list[frozenset] = []
+    sac: list[float] = []
+    for x in sets:
+        if len(x) < 2:
+            continue
+        sizes = range(len(x) - 1, 0, -1) if not single_consequent else [len(x) - 1]
+        for r in sizes:
+            for a in combinations(x, r):
+                fa = frozenset(a)
+                ants.append(fa)
+                cons.append(x - fa)
+                sac.append(sup[x])
+    try:
+        sA = np.array([sup[a] for a in ants], dtype=np.float64)
+        sC = np.array([sup[c] for c in cons], dtype=np.float64)
+    except KeyError as e:
+        raise ValueError(f"itemsets is not downward closed: the subset {set(e.args[0])!r} is missing") from e
+    cols = rule_metrics(np.asarray(sac, dtype=np.float64), sA, sC)
+    df = pd.DataFrame({"antecedents": ants, "consequents": cons, **cols})
+    df = df[df[metric].to_numpy() >= min_threshold].reset_index(drop=True)
+    if top_k is not None:
+        df = df.sort_values(metric, ascending=False, kind="stable").head(int(top_k)).reset_index(drop=True)
+    return df
