@@ -13,7 +13,7 @@ Unknown ids answer 404 naming the id; bad arguments 422. Path ids that look like
 parsed as integers when the model's ids are integers.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FastAPI must see the request models defined in create_app
 
 from typing import Any
 
