@@ -487,8 +487,7 @@ class FactorizationMachine(RatingPredictor):
             return self._raw(X, link=False)
         if items is None:
             raise ValueError("predict needs a design matrix X, or users and items")
-        if getattr(self, "mode_", None) != "interactions":
-            raise ValueError("predict(users, items) needs a model fitted on Interactions; this one was fitted on a design matrix")
+        self._require_interactions("predict(users, items)")
         return super().predict(users, items, unknown=unknown)
 
     def _pair_design(self, u: np.ndarray, i: np.ndarray) -> sp.csr_matrix:
@@ -523,6 +522,24 @@ class FactorizationMachine(RatingPredictor):
         Qi = np.hstack(Qi_l).astype(np.float32)
         self._parts = (c / S, (bu / S).astype(np.float32), (bi / S).astype(np.float32), Qu, Qi)
         return self._parts
+
+    def _require_interactions(self, what: str) -> None:
+        self._check_fitted()
+        if getattr(self, "mode_", None) != "interactions":
+            raise ValueError(f"{what} needs a model fitted on Interactions; this one was fitted on a design matrix")
+
+    def recommend(self, users: Any, k: int = 10, filter_seen: bool = True, items: Sequence[Any] | None = None,
+                  unknown: Literal["raise", "popular"] = "raise", batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items by predicted score (see :meth:`Recommender.recommend`); needs a model
+        fitted on Interactions. Scores come from the user/item split of ŷ, one matrix product."""
+        self._require_interactions("recommend")
+        return super().recommend(users, k, filter_seen=filter_seen, items=items, unknown=unknown, batch_size=batch_size)
+
+    def similar_items(self, item: Any, k: int = 10, filter_items: Sequence[Any] | None = None,
+                      items: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine similarity of the items' (sample-stacked) factor sums q(i) = Σ v_j x_{i,j}."""
+        self._require_interactions("similar_items")
+        return super().similar_items(item, k, filter_items=filter_items, items=items)
 
     def _scores(self, user_idx: np.ndarray) -> np.ndarray:
         """Scores for ranking: the (sample-averaged) ŷ(u, i), computed from the user/item split."""
