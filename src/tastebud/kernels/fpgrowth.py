@@ -50,6 +50,131 @@ def _grow_i64(a, need):
 
 
 @njit(cache=True)
+def prepare_ranks(indptr, indices, rank_of):
+    """Baskets (CSR of item indices) -> CSR of the ranks of their frequent items, each row
+    sorted ascending (most frequent first)."""
+    nb = indptr.shape[0] - 1
+    out_ptr = np.zeros(nb + 1, dtype=np.int64)
+    for b in range(nb):
+        c = 0
+        for p in range(indptr[b], indptr[b + 1]):
+            if rank_of[indices[p]] >= 0:
+                c += 1
+        out_ptr[b + 1] = out_ptr[b] + c
+    out = np.empty(out_ptr[nb], dtype=np.int32)
+    for b in range(nb):
+        q = out_ptr[b]
+        for p in range(indptr[b], indptr[b + 1]):
+            r = rank_of[indices[p]]
+            if r >= 0:
+                out[q] = r
+                q += 1
+        out[out_ptr[b]:out_ptr[b + 1]].sort()
+    return out_ptr, out
+
+
+
+@njit(cache=True)
+def _less(ptr, data, x, y):
+    """Sequence x < sequence y (lexicographic; a proper prefix sorts first)."""
+    i = ptr[x]
+    ie = ptr[x + 1]
+    j = ptr[y]
+    je = ptr[y + 1]
+    while i < ie and j < je:
+        if data[i] != data[j]:
+            return data[i] < data[j]
+        i += 1
+        j += 1
+    return (ie - i) < (je - j)
+
+
+@njit(cache=True)
+def sort_sequences(ptr, data, n):
+    """Stable lexicographic order of the ``n`` sequences ``data[ptr[s]:ptr[s+1]]`` (merge sort)."""
+    order = np.arange(n, dtype=np.int64)
+    tmp = np.empty(n, dtype=np.int64)
+    # insertion-sort runs of 16, then merge
+    run = 16
+    for lo in range(0, n, run):
+        hi = min(lo + run, n)
+        for i in range(lo + 1, hi):
+            v = order[i]
+            j = i - 1
+            while j >= lo and _less(ptr, data, v, order[j]):
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = v
+    width = run
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            k = lo
+            while i < mid and j < hi:
+                if _less(ptr, data, order[j], order[i]):
+                    tmp[k] = order[j]
+                    j += 1
+                else:
+                    tmp[k] = order[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                tmp[k] = order[i]
+                i += 1
+                k += 1
+            while j < hi:
+                tmp[k] = order[j]
+                j += 1
+                k += 1
+        order, tmp = tmp, order
+        width *= 2
+    return order
+
+
+@njit(cache=True)
+def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_par, n_link, i_head, ibase, prev):
+    """Insert the paths (ascending local ids, root first) into a tree rooted at node ``root``
+    (nodes allocated from ``root + 1``); paths are visited in lexicographic order so that a
+    path shares exactly its common prefix with the previous one (no child lookups).
+    Returns ``(next free node, is_single_path)``."""
+    order = sort_sequences(ptr, data, npaths)
+    nn = root + 1
+    plen = 0  # length of the previous path
+    single = True
+    for q in range(npaths):
+        s = order[q]
+        lo = ptr[s]
+        L = ptr[s + 1] - lo
+        if L == 0:
+            continue
+        c = cnt[s]
+        # common prefix with the previous path
+        l = 0
+        while l < L and l < plen and n_item[prev[l]] == data[lo + l]:
+            l += 1
+        for d in range(l):
+            n_cnt[prev[d]] += c
+        if l < L and l < plen:
+            single = False  # the node at depth l - 1 (or the root) gets a second child
+        elif l < L and l == 0 and plen > 0:
+            single = False
+        for d in range(l, L):
+            it = data[lo + d]
+            n_item[nn] = it
+            n_cnt[nn] = c
+            n_par[nn] = root if d == 0 else prev[d - 1]
+            n_link[nn] = i_head[ibase + it]
+            i_head[ibase + it] = nn
+            prev[d] = nn
+            nn += 1
+        plen = L
+    return nn, single
+
+
+@njit(cache=True)
 def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_len):
     """Mine all itemsets with count >= ``min_count`` (and length <= ``max_len``; 0 = no limit).
 
@@ -80,21 +205,17 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     n_item = np.empty(cap_n, dtype=np.int32)  # local item id in its tree
     n_cnt = np.empty(cap_n, dtype=np.int64)
     n_par = np.empty(cap_n, dtype=np.int32)
-    n_child = np.empty(cap_n, dtype=np.int32)
-    n_sib = np.empty(cap_n, dtype=np.int32)
     n_link = np.empty(cap_n, dtype=np.int32)
     # ---- item arena (per tree: local items)
     cap_i = max(64, 4 * n_freq)
     i_rank = np.empty(cap_i, dtype=np.int32)  # global rank of a local item
     i_head = np.empty(cap_i, dtype=np.int32)  # first node of the item (node link list)
     i_cnt = np.empty(cap_i, dtype=np.int64)  # count of the item in this tree
-    i_rootc = np.empty(cap_i, dtype=np.int32)  # root's child carrying the item (-1)
     i_trie = np.empty(cap_i, dtype=np.int64)  # trie node of prefix ∪ {item}
     # ---- frames (depth <= n_freq + 1)
     depth_cap = n_freq + 2
     f_nbase = np.empty(depth_cap, dtype=np.int64)
     f_ibase = np.empty(depth_cap, dtype=np.int64)
-    f_m = np.empty(depth_cap, dtype=np.int64)
     f_next = np.empty(depth_cap, dtype=np.int64)
     f_len = np.empty(depth_cap, dtype=np.int64)  # length of the itemsets of this frame's items
     f_path = np.zeros(depth_cap, dtype=np.bool_)
@@ -104,53 +225,25 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     # scratch for conditional counting (indexed by parent-local item)
     ccount = np.zeros(n_freq, dtype=np.int64)
     cmap = np.full(n_freq, -1, dtype=np.int32)
-    pathbuf = np.empty(n_freq + 1, dtype=np.int32)
+    prev = np.empty(n_freq + 1, dtype=np.int64)
+    # scratch for the paths of a conditional pattern base
+    pb_ptr = np.empty(1024, dtype=np.int64)
+    pb_cnt = np.empty(1024, dtype=np.int64)
+    pb_data = np.empty(4096, dtype=np.int32)
 
     # ---- build the initial tree (frame 0)
     m = n_freq
-    ib = 0
     for r in range(m):
         i_rank[r] = r
         i_head[r] = -1
         i_cnt[r] = freq_counts[r]
-        i_rootc[r] = -1
-    root = 0
     n_item[0] = -1
     n_cnt[0] = n_baskets
     n_par[0] = -1
-    n_child[0] = -1
-    n_sib[0] = -1
     n_link[0] = -1
-    nn = 1
-    single = True
     nb = indptr.shape[0] - 1
-    for b in range(nb):
-        cur = root
-        for p in range(indptr[b], indptr[b + 1]):
-            it = ranks[p]
-            if cur == root:
-                ch = i_rootc[it]
-            else:
-                ch = n_child[cur]
-                while ch >= 0 and n_item[ch] != it:
-                    ch = n_sib[ch]
-            if ch < 0:
-                if n_child[cur] >= 0:
-                    single = False
-                ch = nn
-                nn += 1
-                n_item[ch] = it
-                n_cnt[ch] = 0
-                n_par[ch] = cur
-                n_child[ch] = -1
-                n_sib[ch] = n_child[cur]
-                n_child[cur] = ch
-                n_link[ch] = i_head[it]
-                i_head[it] = ch
-                if cur == root:
-                    i_rootc[it] = ch
-            n_cnt[ch] += 1
-            cur = ch
+    ones = np.ones(nb, dtype=np.int64)
+    nn, single = _build_tree(indptr, ranks, ones, nb, 0, n_item, n_cnt, n_par, n_link, i_head, 0, prev)
     # emit the single items
     for r in range(m):
         t_parent[n_t] = 0
@@ -164,12 +257,9 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     sp = 0
     f_nbase[0] = 0
     f_ibase[0] = 0
-    f_m[0] = m
     f_next[0] = m - 1
     f_len[0] = 1
-    f_path[0] = single
-    if single:  # path: local item r sits at depth r; counts in i_cnt
-        pass
+    f_path[0] = single  # a path: local item r sits at depth r; counts in i_cnt
     f_ntop[0] = nn
     f_itop[0] = m
 
@@ -179,31 +269,52 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             sp -= 1
             continue
         f_next[sp] = j - 1
+        if j == 0:
+            continue
         ib = f_ibase[sp]
         nbase = f_nbase[sp]
         ntop = f_ntop[sp]
         itop = f_itop[sp]
         parent_t = i_trie[ib + j]
         if f_path[sp]:
-            # child frame: items 0..j-1 of this path, all with the count of item j
-            if j == 0:
+            newm = j  # child frame: items 0..j-1 of this path, all with the count of item j
+        else:
+            # ---- conditional counts of the items above the nodes of j
+            nd = i_head[ib + j]
+            while nd >= 0:
+                c = n_cnt[nd]
+                a = n_par[nd]
+                while a != nbase:
+                    ccount[n_item[a]] += c
+                    a = n_par[a]
+                nd = n_link[nd]
+            newm = 0
+            for q in range(j):
+                if ccount[q] >= min_count:
+                    cmap[q] = newm
+                    newm += 1
+                else:
+                    cmap[q] = -1
+            if newm == 0:
+                for q in range(j):
+                    ccount[q] = 0
                 continue
+        # ---- emit the child itemsets (contiguous children of parent_t, ascending rank)
+        i_rank = _grow_i32(i_rank, itop + newm)
+        i_head = _grow_i32(i_head, itop + newm)
+        i_cnt = _grow_i64(i_cnt, itop + newm)
+        i_trie = _grow_i64(i_trie, itop + newm)
+        need = n_t + newm
+        if need > t_parent.shape[0]:
+            t_parent = _grow_i64(t_parent, need)
+            t_item = _grow_i32(t_item, need)
+            t_count = _grow_i64(t_count, need)
+            t_first = _grow_i64(t_first, need)
+            t_nchild = _grow_i32(t_nchild, need)
+        t_first[parent_t] = n_t
+        t_nchild[parent_t] = newm
+        if f_path[sp]:
             c = i_cnt[ib + j]
-            newm = j
-            i_rank = _grow_i32(i_rank, itop + newm)
-            i_head = _grow_i32(i_head, itop + newm)
-            i_cnt = _grow_i64(i_cnt, itop + newm)
-            i_rootc = _grow_i32(i_rootc, itop + newm)
-            i_trie = _grow_i64(i_trie, itop + newm)
-            need = n_t + newm
-            if need > t_parent.shape[0]:
-                t_parent = _grow_i64(t_parent, need)
-                t_item = _grow_i32(t_item, need)
-                t_count = _grow_i64(t_count, need)
-                t_first = _grow_i64(t_first, need)
-                t_nchild = _grow_i32(t_nchild, need)
-            t_first[parent_t] = n_t
-            t_nchild[parent_t] = newm
             for q in range(newm):
                 i_rank[itop + q] = i_rank[ib + q]
                 i_cnt[itop + q] = c
@@ -217,56 +328,18 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             sp += 1
             f_nbase[sp] = ntop
             f_ibase[sp] = itop
-            f_m[sp] = newm
             f_next[sp] = newm - 1
             f_len[sp] = f_len[sp - 1] + 1
             f_path[sp] = True
             f_ntop[sp] = ntop
             f_itop[sp] = itop + newm
             continue
-        # ---- general tree: conditional counts of the items above nodes of j
-        if j == 0:
-            continue
-        nd = i_head[ib + j]
-        while nd >= 0:
-            c = n_cnt[nd]
-            a = n_par[nd]
-            while a != nbase:
-                ccount[n_item[a]] += c
-                a = n_par[a]
-            nd = n_link[nd]
-        newm = 0
-        for q in range(j):
-            if ccount[q] >= min_count:
-                cmap[q] = newm
-                newm += 1
-            else:
-                cmap[q] = -1
-        if newm == 0:
-            for q in range(j):
-                ccount[q] = 0
-            continue
-        i_rank = _grow_i32(i_rank, itop + newm)
-        i_head = _grow_i32(i_head, itop + newm)
-        i_cnt = _grow_i64(i_cnt, itop + newm)
-        i_rootc = _grow_i32(i_rootc, itop + newm)
-        i_trie = _grow_i64(i_trie, itop + newm)
-        need = n_t + newm
-        if need > t_parent.shape[0]:
-            t_parent = _grow_i64(t_parent, need)
-            t_item = _grow_i32(t_item, need)
-            t_count = _grow_i64(t_count, need)
-            t_first = _grow_i64(t_first, need)
-            t_nchild = _grow_i32(t_nchild, need)
-        t_first[parent_t] = n_t
-        t_nchild[parent_t] = newm
         for q in range(j):
             k = cmap[q]
             if k >= 0:
                 i_rank[itop + k] = i_rank[ib + q]
                 i_head[itop + k] = -1
                 i_cnt[itop + k] = ccount[q]
-                i_rootc[itop + k] = -1
                 i_trie[itop + k] = n_t
                 t_parent[n_t] = parent_t
                 t_item[n_t] = i_rank[ib + q]
@@ -277,89 +350,54 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             ccount[q] = 0
         child_len = f_len[sp] + 1
         if child_len >= max_len:
-            # the child's items are emitted; nothing deeper is needed
-            continue
-        # ---- build the conditional tree above the current arena top
-        croot = ntop
-        # worst case: one node per (node of j) x (path length)
-        nd = i_head[ib + j]
-        est = 1
-        while nd >= 0:
-            a = n_par[nd]
-            while a != nbase:
-                est += 1
-                a = n_par[a]
-            nd = n_link[nd]
-        if croot + est > n_item.shape[0]:
-            n_item = _grow_i32(n_item, croot + est)
-            n_cnt = _grow_i64(n_cnt, croot + est)
-            n_par = _grow_i32(n_par, croot + est)
-            n_child = _grow_i32(n_child, croot + est)
-            n_sib = _grow_i32(n_sib, croot + est)
-            n_link = _grow_i32(n_link, croot + est)
-        n_item[croot] = -1
-        n_cnt[croot] = 0
-        n_par[croot] = -1
-        n_child[croot] = -1
-        n_sib[croot] = -1
-        n_link[croot] = -1
-        cn = croot + 1
-        csingle = True
+            continue  # the child's items are emitted; nothing deeper is needed
+        # ---- collect the conditional pattern base (paths of frequent items, root first)
+        npaths = 0
+        tot = 0
         nd = i_head[ib + j]
         while nd >= 0:
-            c = n_cnt[nd]
+            if npaths + 2 > pb_ptr.shape[0]:
+                pb_ptr = _grow_i64(pb_ptr, npaths + 2)
+                pb_cnt = _grow_i64(pb_cnt, npaths + 2)
+            if tot + j > pb_data.shape[0]:
+                pb_data = _grow_i32(pb_data, tot + j)
+            pb_ptr[npaths] = tot
             L = 0
             a = n_par[nd]
             while a != nbase:
                 k = cmap[n_item[a]]
                 if k >= 0:
-                    pathbuf[L] = k
+                    prev[L] = k
                     L += 1
                 a = n_par[a]
-            cur = croot
-            for p in range(L - 1, -1, -1):
-                it = pathbuf[p]
-                if cur == croot:
-                    ch = i_rootc[itop + it]
-                else:
-                    ch = n_child[cur]
-                    while ch >= 0 and n_item[ch] != it:
-                        ch = n_sib[ch]
-                if ch < 0:
-                    if n_child[cur] >= 0:
-                        csingle = False
-                    ch = cn
-                    cn += 1
-                    n_item[ch] = it
-                    n_cnt[ch] = 0
-                    n_par[ch] = cur
-                    n_child[ch] = -1
-                    n_sib[ch] = n_child[cur]
-                    n_child[cur] = ch
-                    n_link[ch] = i_head[itop + it]
-                    i_head[itop + it] = ch
-                    if cur == croot:
-                        i_rootc[itop + it] = ch
-                n_cnt[ch] += c
-                cur = ch
+            for p in range(L):
+                pb_data[tot + p] = prev[L - 1 - p]
+            tot += L
+            pb_cnt[npaths] = n_cnt[nd]
+            npaths += 1
             nd = n_link[nd]
-        for q in range(j):
-            cmap[q] = -1
+        pb_ptr[npaths] = tot
+        # ---- build the conditional tree above the current arena top
+        croot = ntop
+        if croot + tot + 1 > n_item.shape[0]:
+            n_item = _grow_i32(n_item, croot + tot + 1)
+            n_cnt = _grow_i64(n_cnt, croot + tot + 1)
+            n_par = _grow_i32(n_par, croot + tot + 1)
+            n_link = _grow_i32(n_link, croot + tot + 1)
+        n_item[croot] = -1
+        n_cnt[croot] = 0
+        n_par[croot] = -1
+        n_link[croot] = -1
+        cn, csingle = _build_tree(pb_ptr, pb_data, pb_cnt, npaths, croot, n_item, n_cnt, n_par, n_link,
+                                  i_head, itop, prev)
         sp += 1
         f_nbase[sp] = croot
         f_ibase[sp] = itop
-        f_m[sp] = newm
         f_next[sp] = newm - 1
         f_len[sp] = child_len
         f_path[sp] = csingle
         f_ntop[sp] = cn
         f_itop[sp] = itop + newm
-        if csingle:
-            # a single path: items are at depth = local id; counts along the path
-            nd2 = n_child[croot]
-            while nd2 >= 0:
-                i_cnt[itop + n_item[nd2]] = n_cnt[nd2]
-                nd2 = n_child[nd2]
     return t_parent[:n_t], t_item[:n_t], t_count[:n_t], t_first[:n_t], t_nchild[:n_t], n_t
 
 

@@ -110,14 +110,7 @@ class FPGrowth(Model):
         order = freq[np.lexsort((freq, -counts[freq]))]  # by count desc, then index
         rank_of = np.full(b.n_items, -1, dtype=np.int64)
         rank_of[order] = np.arange(len(order))
-        ranks = rank_of[m.indices]
-        keep = ranks >= 0
-        rows = np.repeat(np.arange(n), np.diff(m.indptr))[keep]
-        ranks = ranks[keep]
-        o = np.lexsort((ranks, rows))
-        ranks = ranks[o].astype(np.int32)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        indptr, ranks = K.prepare_ranks(m.indptr.astype(np.int64), m.indices.astype(np.int64), rank_of)
         tp, ti, tc, tf, tn, _ = K.fpgrowth_mine(indptr, ranks, len(order), counts[order], n, min_count,
                                                 int(self.max_len or 0))
         self.items_: IdMap = b.items
