@@ -62,10 +62,9 @@ def min_count_for(min_support: Any, n_baskets: int, what: str = "min_support") -
         if min_support < 1:
             raise ValueError(f"{what} as a count must be >= 1, got {min_support!r} (use a float for a fraction)")
         return int(min_support)
-    try:
-        f = float(min_support)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a fraction in (0, 1] or a count >= 1, got {min_support!r}") from None
+    if not isinstance(min_support, (float, np.floating)):
+        raise ValueError(f"{what} must be a fraction in (0, 1] or a count >= 1, got {min_support!r}")
+    f = float(min_support)
     if not (0.0 < f <= 1.0) or math.isnan(f):
         raise ValueError(f"{what} must be a fraction in (0, 1] or an integer count >= 1, got {min_support!r}")
     return max(1, int(math.ceil(f * n_baskets)))
