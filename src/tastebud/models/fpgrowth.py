@@ -265,7 +265,7 @@ class FPGrowth(Model):
 
     def _rules_frame(self, ra: RuleArrays, metric: str, top_k: int | None, sort: bool) -> pd.DataFrame:
         n = float(self.n_baskets_)
-        cols = rule_metrics(ra.count / n, ra.antecedent_count / n, ra.consequent_count / n)
+        cols = rule_metrics(ra.count / n, ra.antecedent_count / n, ra.consequent_count / n, ra.count, ra.antecedent_count)
         order = None
         if top_k is not None:
             k = int(top_k)
@@ -311,7 +311,7 @@ class FPGrowth(Model):
             if best is not None:
                 ra = RuleArrays(*(np.concatenate([f1, f2]) for f1, f2 in zip(best[:6], ra[:6])), ra.n_baskets)
             if len(ra.count) > k:
-                v = rule_metrics(ra.count / n, ra.antecedent_count / n, ra.consequent_count / n)[metric]
+                v = rule_metrics(ra.count / n, ra.antecedent_count / n, ra.consequent_count / n, ra.count, ra.antecedent_count)[metric]
                 o = np.lexsort((ra.itemset, -v))[:k]
                 ra = RuleArrays(*(f[o] for f in ra[:6]), ra.n_baskets)
             best = ra

@@ -44,13 +44,19 @@ def check_metric(metric: str) -> int:
     return METRIC_CODES[metric]
 
 
-def rule_metrics(sAC: np.ndarray, sA: np.ndarray, sC: np.ndarray) -> dict[str, np.ndarray]:
-    """All metric columns from the supports (fractions) of A ∪ C, A and C."""
+def rule_metrics(sAC: np.ndarray, sA: np.ndarray, sC: np.ndarray, cAC: np.ndarray | None = None,
+                 cA: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """All metric columns from the supports (fractions) of A ∪ C, A and C. With the counts
+    ``cAC``, ``cA`` the confidence is ``cAC / cA`` (correctly rounded: 4/5 gives exactly 0.8,
+    where (4/n)/(5/n) may give 0.7999999999999999)."""
     sAC = np.asarray(sAC, dtype=np.float64)
     sA = np.asarray(sA, dtype=np.float64)
     sC = np.asarray(sC, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        conf = sAC / sA
+        if cAC is not None and cA is not None:
+            conf = np.asarray(cAC, dtype=np.float64) / np.asarray(cA, dtype=np.float64)
+        else:
+            conf = sAC / sA
         lift = conf / sC
         lev = sAC - sA * sC
         conv = np.full(conf.shape, np.inf)
@@ -80,7 +86,8 @@ def association_rules(
     """Rules ``A → C`` whose ``metric`` is at least ``min_threshold``.
 
     ``itemsets`` is either a fitted :class:`~tastebud.FPGrowth` (fast path, numba kernel) or a
-    DataFrame with columns ``support`` and ``itemsets`` (frozensets) as returned by
+    DataFrame with columns ``support`` and ``itemsets`` (frozensets) (and optionally ``count``,
+    then confidence is computed exactly from counts) as returned by
     ``FPGrowth.itemsets()``, ``Apriori.itemsets()`` or mlxtend, which must contain every subset of
     its itemsets (it is downward closed when it comes from a miner). Every split of every itemset
     into a non-empty antecedent and consequent is considered (mlxtend semantics); with
@@ -95,7 +102,9 @@ def association_rules(
     if not isinstance(itemsets, pd.DataFrame) or not {"support", "itemsets"} <= set(itemsets.columns):
         raise ValueError("itemsets must be a fitted FPGrowth or a DataFrame with columns 'support' and 'itemsets'")
     sets = [frozenset(s) for s in itemsets["itemsets"]]
-    sup = dict(zip(sets, itemsets["support"].to_numpy(dtype=np.float64)))
+    use_counts = "count" in itemsets.columns
+    val = itemsets["count" if use_counts else "support"].to_numpy(dtype=np.float64)
+    sup = dict(zip(sets, val))
     ants: list[frozenset] = []
     cons: list[frozenset] = []
     sac: list[float] = []
@@ -110,11 +119,18 @@ def association_rules(
                 cons.append(x - fa)
                 sac.append(sup[x])
     try:
-        sA = np.array([sup[a] for a in ants], dtype=np.float64)
-        sC = np.array([sup[c] for c in cons], dtype=np.float64)
+        vA = np.array([sup[a] for a in ants], dtype=np.float64)
+        vC = np.array([sup[c] for c in cons], dtype=np.float64)
     except KeyError as e:
         raise ValueError(f"itemsets is not downward closed: the subset {set(e.args[0])!r} is missing") from e
-    cols = rule_metrics(np.asarray(sac, dtype=np.float64), sA, sC)
+    vAC = np.asarray(sac, dtype=np.float64)
+    if use_counts:
+        # counts and supports together give the number of baskets
+        n = float(np.median(itemsets["count"].to_numpy() / itemsets["support"].to_numpy())) if len(itemsets) else 1.0
+        n = float(round(n))
+        cols = rule_metrics(vAC / n, vA / n, vC / n, vAC, vA)
+    else:
+        cols = rule_metrics(vAC, vA, vC)
     df = pd.DataFrame({"antecedents": ants, "consequents": cons, **cols})
     df = df[df[metric].to_numpy() >= min_threshold].reset_index(drop=True)
     if top_k is not None:
