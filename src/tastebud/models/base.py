@@ -323,12 +323,19 @@ class RatingPredictor(Recommender):
 
 def topk_rows(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``k`` largest entries of each row, sorted descending
-    (deterministic; among the selected entries, ties are ordered by index)."""
+    (deterministic: ties are ordered by index, also across the k-th place)."""
     n, m = S.shape
     if k >= m:
         part = np.broadcast_to(np.arange(m), (n, m))
     else:
         part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        # argpartition picks arbitrarily among entries tied with the k-th value; redo those rows
+        # with a stable sort so the lowest indices win
+        kth = np.take_along_axis(S, part, axis=1).min(axis=1, initial=np.inf) if n else np.empty(0)
+        ties = ((S >= kth[:, None]).sum(axis=1) > k) if n else np.zeros(0, bool)
+        if ties.any():
+            part = part.copy()
+            part[ties] = np.argsort(-S[ties], axis=1, kind="stable")[:, :k]
     vals = np.take_along_axis(S, part, axis=1)
     order = np.lexsort((part, -vals), axis=1) if n else np.empty((0, min(k, m)), dtype=np.int64)
     idx = np.take_along_axis(part, order, axis=1)[:, :k]
