@@ -28,6 +28,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 @njit(cache=True, fastmath=False)
 def _mix(z):
+    z = np.uint64(z)
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
@@ -44,7 +45,7 @@ def stream_seed(seed, epoch, block):
 @njit(cache=True, fastmath=False)
 def _next(state):
     """splitmix64: (new state, 64 random bits)."""
-    state = state + _GOLDEN
+    state = np.uint64(state) + _GOLDEN
     return state, _mix(state)
 
 
@@ -55,6 +56,16 @@ def _randint(state, n):
     if v >= n:
         v = n - 1
     return state, v
+
+
+@njit(cache=True, fastmath=False)
+def uniform_draws(seed, epoch, block, n, count):
+    """``count`` draws in [0, n) from the stream of (seed, epoch, block) (for inspection/tests)."""
+    state = stream_seed(seed, epoch, block)
+    out = np.empty(count, dtype=np.int64)
+    for t in range(count):
+        state, out[t] = _randint(state, n)
+    return out
 
 
 @njit(cache=True, fastmath=False)
