@@ -1,0 +1,441 @@
+"""Multimodal rating / click model: numeric, categorical, multi-hot and text inputs in one network.
+
+A DeepFM-like PyTorch model (Guo et al., "DeepFM: a factorization-machine based neural network
+for CTR prediction", IJCAI 2017) over a declared feature schema: every input column becomes a
+``dim``-vector (embedding design pattern), and the prediction is
+
+    ŷ = b + Σ_f wᶠ(x)  +  Σ_{f<g} ⟨eᶠ(x), eᵍ(x)⟩  +  MLP([e¹(x); …; eᶠ(x); z])
+
+(global bias, first-order terms, FM pairwise interactions (Rendle, ICDM 2010), and a deep part).
+Text goes in through a trainable hashed n-gram bag or a frozen all-MiniLM-L6-v2 sentence
+embedding with a trainable projection. See ``docs/multimodal.md``.
+
+Requires the ``torch`` extra (``text_encoder="minilm"`` also the ``text`` extra); importing this
+module does not import torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+from typing import Any, ClassVar, Iterator, Literal, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._threads import num_threads as _num_threads
+from ..data._frames import to_pandas
+from ..exceptions import DataError, MissingExtraError, UnknownIdError
+from .base import Model, topk_rows
+from .multimodal_schema import Encoded, Schema, check_fields
+
+logger = logging.getLogger("tastebud")
+
+Task = Literal["regression", "binary"]
+
+
+def _require_torch(what: str = "MultimodalModel") -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        raise MissingExtraError("torch", "torch", what) from e
+    return torch
+
+
+@contextlib.contextmanager
+def _torch_threads(torch: Any, n: int | None) -> Iterator[None]:
+    # None -> one thread: the per-batch work is small, and intra-op threads that spin-wait on
+    # a busy machine made an epoch ~15x slower in our measurements; pass num_threads to use more
+    old = torch.get_num_threads()
+    torch.set_num_threads(1 if n is None else _num_threads(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class MultimodalModel(Model):
+    """DeepFM-style network over declared numeric / categorical / id / multi-hot / text fields.
+
+    ``MultimodalModel(fields={"user": "id", "item": "id", "age": "numeric", "occupation":
+    "categorical", "genres": "multi_hot", "title": "text"}, target="rating").fit(train_df)``
+    then ``.predict(test_df)`` — one DataFrame in, one array out.
+
+    Parameters
+    ----------
+    fields : column → kind (``numeric``, ``categorical``, ``id``, ``multi_hot``, ``text``).
+    target : the column to predict.
+    task : ``"regression"`` (squared loss; ratings) or ``"binary"`` (logistic loss on 0/1 targets;
+        ``predict`` returns probabilities, higher ranks first in ``recommend``).
+    text_encoder : ``"hashed"`` (trainable hashed word n-gram bag) or ``"minilm"`` (frozen
+        all-MiniLM-L6-v2 sentence embeddings, computed once and cached; ``text`` extra).
+    dim : embedding size of every field.
+    hidden : MLP hidden layer widths (``()`` gives a plain FM over the field embeddings).
+    dropout : MLP dropout.
+    reg : L2 weight on the embeddings and first-order weights each example uses (per-example
+        regularisation as in libFM/SGD MF), and AdamW weight decay ``reg`` on dense weights.
+    lr, batch_size, epochs : Adam(W) learning rate, mini-batch size, maximum epochs.
+    patience : early stopping after this many epochs without validation improvement; the best
+        epoch's weights are kept. The learning rate is halved when validation loss stalls.
+    validation_fraction : share of the training rows held out for early stopping (0 disables
+        early stopping and trains ``epochs`` epochs).
+    n_buckets, ngram_range : hashed text encoder settings.
+    min_count : categories / multi-hot members seen fewer times go to the out-of-vocabulary bucket.
+    user_field, item_field : the id fields ``recommend`` ranks over (default: the first and second
+        ``id`` fields when there are exactly two).
+    clip : clip regression predictions to the training target range.
+    device : ``"cpu"``, ``"cuda"``… (None: CUDA when available, else CPU).
+    random_state, num_threads, verbose : seed, torch CPU threads (None: 1, see docs), tqdm progress bar.
+    """
+
+    registry_name: ClassVar[str] = "multimodal"
+    demo_params: ClassVar[dict[str, Any]] = {"epochs": 3}
+
+    def __init__(self, fields: Mapping[str, str] | None = None, target: str = "rating", task: Task = "regression",
+                 text_encoder: Literal["hashed", "minilm"] = "hashed", dim: int = 16, hidden: Sequence[int] = (64, 32),
+                 dropout: float = 0.1, reg: float = 0.05, lr: float = 3e-3, batch_size: int = 1024, epochs: int = 30,
+                 patience: int = 3, validation_fraction: float = 0.1, n_buckets: int = 2**16,
+                 ngram_range: Sequence[int] = (1, 2), min_count: int = 1, user_field: str | None = None,
+                 item_field: str | None = None, clip: bool = True, device: str | None = None,
+                 random_state: int | None = 0, num_threads: int | None = None, verbose: bool = False):
+        self.fields = dict(fields) if fields is not None else None
+        self.target = target
+        self.task = task
+        self.text_encoder = text_encoder
+        self.dim = dim
+        self.hidden = list(hidden)
+        self.dropout = dropout
+        self.reg = reg
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.n_buckets = n_buckets
+        self.ngram_range = list(ngram_range)
+        self.min_count = min_count
+        self.user_field = user_field
+        self.item_field = item_field
+        self.clip = clip
+        self.device = device
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> dict[str, str]:
+        if self.fields is None:
+            raise ValueError("fields is required: a dict column -> kind, e.g. {'user': 'id', 'item': 'id'}")
+        fields = check_fields(self.fields)
+        if self.target in fields:
+            raise ValueError(f"target {self.target!r} is also declared as an input field")
+        if self.task not in ("regression", "binary"):
+            raise ValueError(f"task must be 'regression' or 'binary', got {self.task!r}")
+        if self.text_encoder not in ("hashed", "minilm"):
+            raise ValueError(f"text_encoder must be 'hashed' or 'minilm', got {self.text_encoder!r}")
+        for name in ("dim", "batch_size", "epochs", "n_buckets"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if not (self.lr > 0 and self.reg >= 0 and 0 <= self.dropout < 1):
+            raise ValueError(f"need lr > 0, reg >= 0, 0 <= dropout < 1; got lr={self.lr!r}, reg={self.reg!r}, dropout={self.dropout!r}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1, got {self.patience!r}")
+        ids = [c for c, k in fields.items() if k == "id"]
+        for name in ("user_field", "item_field"):
+            v = getattr(self, name)
+            if v is not None and fields.get(v) != "id":
+                raise ValueError(f"{name}={v!r} must name a field declared as 'id'; id fields are {ids}")
+        return fields
+
+    def _torch_device(self, torch: Any) -> Any:
+        if self.device is not None:
+            return torch.device(self.device)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _target(self, df: pd.DataFrame) -> np.ndarray:
+        if self.target not in df.columns:
+            raise DataError(f"fit: target column {self.target!r} not found; columns are {list(df.columns)}")
+        y = pd.to_numeric(df[self.target], errors="coerce").to_numpy(dtype=np.float64)
+        if np.isnan(y).any() or np.isinf(y).any():
+            row = int(np.flatnonzero(~np.isfinite(y))[0])
+            raise DataError(f"fit: target {self.target!r} is missing or not a finite number at row {row} ({df[self.target].iloc[row]!r})")
+        if self.task == "binary" and not np.isin(y, (0.0, 1.0)).all():
+            bad = y[~np.isin(y, (0.0, 1.0))][0]
+            raise DataError(f"fit: task='binary' needs a 0/1 target, column {self.target!r} holds {bad!r}")
+        return y
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, df: Any) -> "MultimodalModel":
+        """Fit on a DataFrame holding the declared field columns and the target column."""
+        torch = _require_torch()
+        fields = self._check_params()
+        if self.text_encoder == "minilm" and "text" in fields.values():
+            from .text_encoders import require_text_extra
+
+            require_text_extra()
+        from . import multimodal_nn as mnn
+
+        df = to_pandas(df, "fit")
+        if len(df) == 0:
+            raise DataError("fit: the training data is empty")
+        y = self._target(df)
+        schema = Schema(fields, self.text_encoder, self.n_buckets, tuple(self.ngram_range), self.min_count).fit(df)
+        enc = schema.transform(df)
+        self.schema_ = schema
+        self.y_min_, self.y_max_ = float(y.min()), float(y.max())
+        self.y_mean_ = float(y.mean())
+        init = self.y_mean_ if self.task == "regression" else math.log((self.y_mean_ + 1e-6) / (1 - self.y_mean_ + 1e-6))
+        seed = 0 if self.random_state is None else int(self.random_state)
+        rng = np.random.default_rng(seed)
+        n = len(df)
+        n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
+        perm = rng.permutation(n)
+        val_rows, tr_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        device = self._torch_device(torch)
+        with _torch_threads(torch, self.num_threads):
+            torch.manual_seed(seed)
+            sizes = schema.cardinalities()
+            net = mnn.MultimodalNet(len(schema.numeric), sizes["cat"], sizes["bag"], sizes["dense"], dim=int(self.dim),
+                                    hidden=[int(h) for h in self.hidden], dropout=float(self.dropout), init_bias=init).to(device)
+            self.history_ = self._train(torch, mnn, net, enc, y, tr_rows, val_rows, device, seed)
+        self.net_ = net.cpu().eval()
+        self.device_ = device
+        self._set_recommend_tables(df, enc)
+        self.fitted_ = True
+        return self
+
+    def _loss_fn(self, torch: Any) -> Any:
+        if self.task == "regression":
+            return torch.nn.functional.mse_loss
+        return torch.nn.functional.binary_cross_entropy_with_logits
+
+    def _train(self, torch: Any, mnn: Any, net: Any, enc: Encoded, y: np.ndarray, tr_rows: np.ndarray,
+               val_rows: np.ndarray, device: Any, seed: int) -> list[dict[str, float]]:
+        from tqdm.auto import tqdm
+
+        emb_params = [p for name, p in net.named_parameters() if name.startswith(("cat_", "bag_"))]
+        dense_params = [p for name, p in net.named_parameters() if not name.startswith(("cat_", "bag_")) and name != "bias"]
+        opt = torch.optim.AdamW([{"params": emb_params, "weight_decay": 0.0},
+                                 {"params": dense_params, "weight_decay": float(self.reg)},
+                                 {"params": [net.bias], "weight_decay": 0.0}], lr=float(self.lr))
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=0)
+        loss_fn = self._loss_fn(torch)
+        tr_enc, tr_y = enc.take(tr_rows), y[tr_rows]
+        val_enc, val_y = (enc.take(val_rows), y[val_rows]) if len(val_rows) else (None, None)
+        loader = mnn.make_loader(tr_enc, tr_y, int(self.batch_size), shuffle=True, seed=seed)
+        best, best_state, bad_epochs = math.inf, None, 0
+        history: list[dict[str, float]] = []
+        bar = tqdm(range(int(self.epochs)), desc="MultimodalModel", disable=not self.verbose, leave=False)
+        for epoch in bar:
+            net.train()
+            total, count = 0.0, 0
+            for batch, yb in loader:
+                batch = mnn.to_device(batch, device)
+                yb = yb.to(device)
+                pred, pen = net(batch["num"], batch["cat"], batch["bags"], batch["dense"], with_penalty=True)
+                loss = loss_fn(pred, yb)
+                obj = loss + float(self.reg) * pen if self.reg else loss
+                opt.zero_grad(set_to_none=True)
+                obj.backward()
+                opt.step()
+                total += float(loss.detach()) * len(yb)
+                count += len(yb)
+            rec = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "lr": opt.param_groups[0]["lr"]}
+            if val_enc is not None:
+                out = torch.from_numpy(mnn.predict_encoded(net, val_enc, device))
+                vl = float(loss_fn(self._clip_t(torch, out), torch.from_numpy(val_y.astype(np.float32))))
+                rec["val_loss"] = vl
+                sched.step(vl)
+                if vl < best - 1e-6:
+                    best, bad_epochs = vl, 0
+                    best_state = copy.deepcopy(net.state_dict())
+                else:
+                    bad_epochs += 1
+            history.append(rec)
+            bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k != "epoch"})
+            logger.debug("MultimodalModel epoch %s", rec)
+            if val_enc is not None and bad_epochs >= int(self.patience):
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        return history
+
+    def _clip_t(self, torch: Any, out: Any) -> Any:
+        if self.task == "regression" and self.clip:
+            return out.clamp(self.y_min_, self.y_max_)
+        return out
+
+    # ------------------------------------------------------------------ predict
+    def _output(self, raw: np.ndarray) -> np.ndarray:
+        raw = raw.astype(np.float64)
+        if self.task == "binary":
+            return 1.0 / (1.0 + np.exp(-raw))
+        if self.clip:
+            return np.clip(raw, self.y_min_, self.y_max_)
+        return raw
+
+    def _predict_encoded(self, enc: Encoded) -> np.ndarray:
+        torch = _require_torch()
+        from . import multimodal_nn as mnn
+
+        with _torch_threads(torch, self.num_threads):
+            return mnn.predict_encoded(self.net_, enc, torch.device("cpu"))
+
+    def predict(self, df: Any) -> np.ndarray:
+        """Predictions for each row of ``df`` (ratings, or probabilities for ``task="binary"``).
+
+        Categories, ids and multi-hot members never seen in training use the out-of-vocabulary
+        bucket; missing numbers the training mean; missing or empty text an empty bag / zeros.
+        """
+        self._check_fitted()
+        df = to_pandas(df, "predict")
+        if len(df) == 0:
+            return np.zeros(0)
+        return self._output(self._predict_encoded(self.schema_.transform(df)))
+
+    # ------------------------------------------------------------------ recommend
+    def _id_fields(self) -> tuple[str | None, str | None]:
+        ids = self.schema_.names("id")
+        u = self.user_field or (ids[0] if len(ids) == 2 else None)
+        i = self.item_field or (ids[1] if len(ids) == 2 else None)
+        return u, i
+
+    def _set_recommend_tables(self, df: pd.DataFrame, enc: Encoded) -> None:
+        """Remember, per known user and item, the fields that are constant for it (its side
+        features) and the training pairs, so ``recommend`` can score every item for a user."""
+        self.rec_ = None
+        ufield, ifield = self._id_fields()
+        if ufield is None or ifield is None:
+            return
+        s = self.schema_
+        uc, ic = s.categorical.index(ufield), s.categorical.index(ifield)
+        uidx, iidx = enc.cat[:, uc], enc.cat[:, ic]
+        role = []
+        for c in s.layout:
+            if c in (ufield, ifield):
+                role.append(0 if c == ufield else 1)
+                continue
+            keys = df[c].astype(str) if s.fields[c] in ("multi_hot", "text") else df[c]
+            if (pd.Series(keys.to_numpy()).groupby(iidx).nunique(dropna=False) <= 1).all():
+                role.append(1)
+            elif (pd.Series(keys.to_numpy()).groupby(uidx).nunique(dropna=False) <= 1).all():
+                role.append(0)
+            else:
+                role.append(2)  # context: neutral value at recommend time
+        first_u = pd.Series(np.arange(len(df))).groupby(uidx).first()
+        first_i = pd.Series(np.arange(len(df))).groupby(iidx).first()
+        first_u, first_i = first_u[first_u.index > 0], first_i[first_i.index > 0]  # drop the OOV bucket
+        self.rec_ = {"roles": role, "users": first_u.index.to_numpy(np.int64), "items": first_i.index.to_numpy(np.int64),
+                     "utab": enc.take(first_u.to_numpy()), "itab": enc.take(first_i.to_numpy()),
+                     "seen_u": uidx.copy(), "seen_i": iidx.copy()}
+
+    def recommend(self, users: Any, k: int = 10, filter_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items for known ``users`` (external ids), scoring every training item with its
+        item-level fields and the user's user-level fields (fields varying within both — context
+        such as time — take their neutral value). Returns ``(item ids, scores)`` of shape
+        ``(len(users), k)``, best first; training pairs are excluded when ``filter_seen``."""
+        self._check_fitted()
+        if self.rec_ is None:
+            raise ValueError("recommend needs two 'id' fields (user and item); set user_field= and item_field=")
+        ufield, ifield = self._id_fields()
+        s, R = self.schema_, self.rec_
+        scalar = np.ndim(users) == 0
+        ulist = [users] if scalar else list(users)
+        from .multimodal_schema import _key, _lookup
+
+        uvoc = _lookup(s.vocab[ufield], [_key(u) for u in ulist])
+        pos = {int(v): j for j, v in enumerate(R["users"])}
+        missing = [u for u, v in zip(ulist, uvoc) if int(v) not in pos]
+        if missing:
+            raise UnknownIdError("user", missing)
+        n_items = len(R["items"])
+        if not isinstance(k, (int, np.integer)) or k < 1 or k > n_items:
+            raise ValueError(f"k must be an integer in [1, {n_items}], got {k!r}")
+        item_pos = {int(v): j for j, v in enumerate(R["items"])}
+        out_ids = np.empty((len(ulist), k), dtype=s.vocab[ifield].dtype)
+        out_sc = np.empty((len(ulist), k), dtype=np.float32)
+        for r, v in enumerate(uvoc):
+            enc = self._pair_frame(R, pos[int(v)])
+            sc = self._predict_encoded(enc).astype(np.float32)
+            if self.task == "binary":
+                sc = (1.0 / (1.0 + np.exp(-sc))).astype(np.float32)
+            if filter_seen:
+                seen = R["seen_i"][R["seen_u"] == v]
+                sc[[item_pos[int(i)] for i in np.unique(seen)]] = -np.inf
+            idx, val = topk_rows(sc[None, :], k)
+            out_ids[r] = s.vocab[ifield][R["items"][idx[0]] - 1]
+            out_sc[r] = val[0]
+        return (out_ids[0], out_sc[0]) if scalar else (out_ids, out_sc)
+
+    def _pair_frame(self, R: dict, upos: int) -> Encoded:
+        """Encoded rows (one per item) pairing user ``upos`` with every item."""
+        s = self.schema_
+        n = len(R["items"])
+        utab, itab = R["utab"], R["itab"]
+        uone = utab.take(np.full(n, upos))
+        roles = R["roles"]
+        nn_, nc, nb = len(s.numeric), len(s.categorical), len(s.bag_fields)
+        num = np.where(np.asarray(roles[:nn_]) == 1, itab.num, np.where(np.asarray(roles[:nn_]) == 0, uone.num, 0.0)).astype(np.float32)
+        rc = np.asarray(roles[nn_:nn_ + nc])
+        cat = np.where(rc == 1, itab.cat, np.where(rc == 0, uone.cat, 0)).astype(np.int64)
+        bags = []
+        for j in range(nb):
+            role = roles[nn_ + nc + j]
+            bags.append(itab.bags[j] if role == 1 else uone.bags[j] if role == 0 else (np.zeros(n + 1, np.int64), np.zeros(0, np.int64)))
+        dense = []
+        for j in range(len(s.dense_fields)):
+            role = roles[nn_ + nc + nb + j]
+            dense.append(itab.dense[j] if role == 1 else uone.dense[j] if role == 0 else np.zeros_like(itab.dense[j]))
+        return Encoded(n, num, cat, bags, dense)
+
+    # ------------------------------------------------------------------ persistence
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"sd.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        arrays.update(self.schema_.to_arrays())
+        if self.rec_ is not None:
+            R = self.rec_
+            for tab in ("utab", "itab"):
+                e = R[tab]
+                arrays[f"rec.{tab}.num"], arrays[f"rec.{tab}.cat"] = e.num, e.cat
+                for j, (p, ind) in enumerate(e.bags):
+                    arrays[f"rec.{tab}.bag{j}.indptr"], arrays[f"rec.{tab}.bag{j}.indices"] = p, ind
+                for j, d in enumerate(e.dense):
+                    arrays[f"rec.{tab}.dense{j}"] = d
+            for key in ("users", "items", "seen_u", "seen_i"):
+                arrays[f"rec.{key}"] = R[key]
+        return arrays
+
+    def _get_extra(self) -> dict[str, Any]:
+        return {"schema": self.schema_.to_json(), "y_min": self.y_min_, "y_max": self.y_max_, "y_mean": self.y_mean_,
+                "history": self.history_, "rec_roles": None if self.rec_ is None else self.rec_["roles"]}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        torch = _require_torch()
+        from . import multimodal_nn as mnn
+
+        s = Schema.from_saved(extra["schema"], arrays)
+        self.schema_ = s
+        self.y_min_, self.y_max_, self.y_mean_ = extra["y_min"], extra["y_max"], extra["y_mean"]
+        self.history_ = extra.get("history", [])
+        sizes = s.cardinalities()
+        net = mnn.MultimodalNet(len(s.numeric), sizes["cat"], sizes["bag"], sizes["dense"], dim=int(self.dim),
+                                hidden=[int(h) for h in self.hidden], dropout=float(self.dropout))
+        state = {k[3:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("sd.")}
+        net.load_state_dict(state, strict=True)
+        self.net_ = net.eval()
+        self.rec_ = None
+        if extra.get("rec_roles") is not None:
+            tabs = {}
+            for tab in ("utab", "itab"):
+                nb, nd = len(s.bag_fields), len(s.dense_fields)
+                num, cat = arrays[f"rec.{tab}.num"], arrays[f"rec.{tab}.cat"]
+                bags = [(arrays[f"rec.{tab}.bag{j}.indptr"], arrays[f"rec.{tab}.bag{j}.indices"]) for j in range(nb)]
+                dense = [arrays[f"rec.{tab}.dense{j}"] for j in range(nd)]
+                tabs[tab] = Encoded(len(cat), num, cat, bags, dense)
+            self.rec_ = {"roles": extra["rec_roles"], **tabs,
+                         **{key: arrays[f"rec.{key}"] for key in ("users", "items", "seen_u", "seen_i")}}
