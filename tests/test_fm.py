@@ -138,7 +138,7 @@ def test_each_als_coordinate_update_never_increases_the_objective():
     C = X.tocsc()
     C.sort_indices()
     cptr, crow, cval = C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data
-    Q = np.zeros((k, n))
+    Q = np.zeros((n, k))
     K.fm_q(X.indptr, X.indices, X.data, V, Q)
     e = y - fast_predict(X, w0[0], w, V)
     prev = _objective(X, y, w0[0], w, V, reg_w0, lam_w, lam_v, groups)
@@ -163,7 +163,7 @@ def test_each_als_coordinate_update_never_increases_the_objective():
                 n_updates += 1
     # the caches the sweep maintains incrementally equal a fresh computation
     np.testing.assert_allclose(e, y - fast_predict(X, w0[0], w, V), atol=1e-9)
-    Q2 = np.zeros((k, n))
+    Q2 = np.zeros((n, k))
     K.fm_q(X.indptr, X.indices, X.data, V, Q2)
     np.testing.assert_allclose(Q, Q2, atol=1e-9)
     assert n_updates == 3 * (p + p * k)
@@ -181,7 +181,7 @@ def test_each_update_is_the_exact_coordinate_minimiser():
     V = rng.normal(scale=0.5, size=(p, 2))
     C = X.tocsc()
     C.sort_indices()
-    Q = np.zeros((2, n))
+    Q = np.zeros((n, 2))
     K.fm_q(X.indptr, X.indices, X.data, V, Q)
     e = y - fast_predict(X, 0.0, w, V)
     j, f = 3, 1
@@ -388,3 +388,36 @@ def test_end_to_end_ml100k_u1():
     # myFM (MCMC, rank 10, 200 iterations) gets ≈0.907 on u1; Surprise SVD ≈0.95
     assert rmse < 0.93, rmse
     assert m.n_fallbacks_ > 0  # u1.test holds items absent from u1.base
+
+
+@pytest.mark.parametrize("use_w", [True, False])
+def test_batched_feature_update_equals_sequential_coordinate_updates(use_w):
+    X, _, _, _, rng = random_problem(n=80, p=9, k=4, density=0.5, seed=13)
+    n, p = X.shape
+    k = 4
+    y = rng.normal(size=n)
+    C = X.tocsc()
+    C.sort_indices()
+    cptr, crow, cval = C.indptr.astype(np.int64), C.indices.astype(np.int32), C.data
+    w = rng.normal(size=p)
+    V = rng.normal(scale=0.5, size=(p, k))
+    lam_v, mu_v = rng.uniform(0.1, 2, size=k), rng.normal(size=k) * 0.1
+
+    def state():
+        Q = np.zeros((n, k))
+        K.fm_q(X.indptr, X.indices, X.data, V, Q)
+        return w.copy(), V.copy(), Q, y - fast_predict(X, 0.0, w, V)
+
+    wa, Va, Qa, ea = state()
+    wb, Vb, Qb, eb = state()
+    for j in range(p):
+        if use_w:
+            K.update_w(j, cptr, crow, cval, wa, ea, 1.3, 0.4, 0.05, False)
+        for f in range(k):
+            K.update_v(j, f, cptr, crow, cval, Va, Qa, ea, 1.3, lam_v[f], mu_v[f], False)
+        K.update_feature(j, cptr, crow, cval, wb, Vb, Qb, eb, 1.3, 0.4, 0.05, lam_v, mu_v, use_w, False,
+                         np.zeros(k + 1), np.zeros(k + 1), np.zeros((k + 1, k + 1)), np.zeros(k + 1))
+    np.testing.assert_allclose(wb, wa, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(Vb, Va, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(Qb, Qa, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(eb, ea, rtol=1e-9, atol=1e-10)

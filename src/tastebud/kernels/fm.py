@@ -8,7 +8,7 @@ Model:  ŷ(x) = w₀ + Σᵢ wᵢxᵢ + ½ Σ_f [(Σᵢ v_{i,f} xᵢ)² − Σ�
 * ``cd_sweep``: one sweep of coordinate descent (ALS, Rendle et al. SIGIR 2011) or of Gibbs
   sampling (MCMC, Freudenthaler et al. 2011) over w₀, all wⱼ and all v_{j,f}, on the columns in
   CSC (``cptr, crow, cval``). As in libFM it keeps the residuals ``e = target − ŷ`` and the
-  caches ``Q[f, n] = Σᵢ v_{i,f} x_{n,i}`` up to date, so a sweep costs O(k·nnz).
+  caches ``Q[n, f] = Σᵢ v_{i,f} x_{n,i}`` up to date, so a sweep costs O(k·nnz).
   Each coordinate θ with "feature" h_n = ∂ŷ_n/∂θ has the closed-form conditional
 
       precision = α Σ h² + λ,   mean = (α Σ (e_n + θ h_n) h_n + λ μ) / precision
@@ -49,7 +49,7 @@ def fm_predict(indptr, indices, data, w0, w, V, out):  # pragma: no cover - comp
 
 @njit(cache=True, parallel=True, fastmath=False)
 def fm_q(indptr, indices, data, V, Q):  # pragma: no cover - compiled
-    """Q[f, r] = Σᵢ v_{i,f} x_{r,i}."""
+    """Q[r, f] = Σᵢ v_{i,f} x_{r,i}  (Q has shape (n, k))."""
     n = len(indptr) - 1
     k = V.shape[1]
     for r in prange(n):
@@ -57,7 +57,7 @@ def fm_q(indptr, indices, data, V, Q):  # pragma: no cover - compiled
             a = 0.0
             for p in range(indptr[r], indptr[r + 1]):
                 a += V[indices[p], f] * data[p]
-            Q[f, r] = a
+            Q[r, f] = a
 
 
 @njit(cache=True, parallel=True, fastmath=False)
@@ -247,7 +247,7 @@ def update_v(j, f, cptr, crow, cval, V, Q, e, alpha, lam, mu, sample):  # pragma
     for p in range(cptr[j], cptr[j + 1]):
         r = crow[p]
         x = cval[p]
-        h = x * (Q[f, r] - vjf * x)
+        h = x * (Q[r, f] - vjf * x)
         s2 += h * h
         se += e[r] * h
     prec = alpha * s2 + lam
@@ -262,26 +262,104 @@ def update_v(j, f, cptr, crow, cval, V, Q, e, alpha, lam, mu, sample):  # pragma
         for p in range(cptr[j], cptr[j + 1]):
             r = crow[p]
             x = cval[p]
-            h = x * (Q[f, r] - vjf * x)
+            h = x * (Q[r, f] - vjf * x)
             e[r] -= d * h
-            Q[f, r] += d * x
+            Q[r, f] += d * x
     V[j, f] = new
+
+
+@njit(cache=True, fastmath=False)
+def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
+                   h, s, H, d):  # pragma: no cover - compiled
+    """All coordinates of feature j in turn — w_j, then v_{j,1}, …, v_{j,k} — in two passes over
+    the column instead of 2(k+1).
+
+    The "features" h_a of these coordinates (h_0 = x, h_f = x(q_f − v_{j,f}x)) do not change while
+    feature j is updated, so one pass collects s_a = Σ e h_a and the Gram matrix H_ab = Σ h_a h_b;
+    after updating coordinate a by d_a the residual correlation of coordinate b is
+    s_b − Σ_{a<b} d_a H_ab. The result equals ``update_w`` followed by ``update_v`` for f = 1..k
+    (same order, same random draws) up to floating-point rounding; a second pass applies all
+    changes to e and Q. ``h``, ``s`` (k+1), ``H`` (k+1, k+1), ``d`` (k+1) are scratch buffers.
+    """
+    k = V.shape[1]
+    m = k + 1
+    a0 = 0 if use_w else 1
+    for a in range(m):
+        s[a] = 0.0
+        for b in range(m):
+            H[a, b] = 0.0
+    for p in range(cptr[j], cptr[j + 1]):
+        r = crow[p]
+        x = cval[p]
+        er = e[r]
+        h[0] = x
+        for f in range(k):
+            h[f + 1] = x * (Q[r, f] - V[j, f] * x)
+        for a in range(a0, m):
+            ha = h[a]
+            s[a] += er * ha
+            for b in range(a0, a + 1):
+                H[a, b] += ha * h[b]
+    any_change = False
+    for a in range(a0, m):
+        se = s[a]
+        for b in range(a0, a):
+            se -= d[b] * H[a, b]
+        s2 = H[a, a]
+        if a == 0:
+            theta = w[j]
+            lam = lam_w
+            mu = mu_w
+        else:
+            theta = V[j, a - 1]
+            lam = lam_v[a - 1]
+            mu = mu_v[a - 1]
+        prec = alpha * s2 + lam
+        if prec <= 0.0:
+            d[a] = 0.0
+            continue
+        new = (alpha * (theta * s2 + se) + lam * mu) / prec
+        if sample:
+            new += np.random.standard_normal() / np.sqrt(prec)
+        d[a] = new - theta
+        if d[a] != 0.0:
+            any_change = True
+        if a == 0:
+            w[j] = new
+        else:
+            V[j, a - 1] = new
+    if not any_change:
+        return
+    for p in range(cptr[j], cptr[j + 1]):
+        r = crow[p]
+        x = cval[p]
+        de = d[0] * x if use_w else 0.0
+        for f in range(k):
+            # h_f with the old v_{j,f} (= V − d) and the not yet updated Q
+            de += d[f + 1] * x * (Q[r, f] - (V[j, f] - d[f + 1]) * x)
+            Q[r, f] += d[f + 1] * x
+        e[r] -= de
 
 
 @njit(cache=True, fastmath=False)
 def cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, reg_w0, lam_w, lam_v, mu_w, mu_v,
              use_w0, use_w, sample):  # pragma: no cover - compiled
-    """One sweep: w₀, then every w_j, then for each factor f every v_{j,f} (libFM's order).
-    ``w0`` is a length-1 array; λ/μ are indexed by feature group (``lam_v``/``mu_v``: (G, k))."""
+    """One sweep: w₀, then feature by feature w_j and v_{j,1..k} (``update_feature``).
+
+    libFM loops factor-major (for f: for j) with 2 passes over a column per coordinate; we loop
+    feature-major and batch a feature's k+1 coordinates into 2 passes (exactly the same sequence
+    of coordinate updates within a feature; any fixed scan order is a valid Gibbs sampler /
+    coordinate descent). ``w0`` is a length-1 array; λ/μ are indexed by feature group
+    (``lam_v``/``mu_v``: (G, k)); ``Q`` has shape (n, k)."""
     p = len(w)
     k = V.shape[1]
+    h = np.zeros(k + 1)
+    s = np.zeros(k + 1)
+    H = np.zeros((k + 1, k + 1))
+    d = np.zeros(k + 1)
     if use_w0:
         w0[0] = update_w0(w0[0], e, alpha, reg_w0, sample)
-    if use_w:
-        for j in range(p):
-            g = groups[j]
-            update_w(j, cptr, crow, cval, w, e, alpha, lam_w[g], mu_w[g], sample)
-    for f in range(k):
-        for j in range(p):
-            g = groups[j]
-            update_v(j, f, cptr, crow, cval, V, Q, e, alpha, lam_v[g, f], mu_v[g, f], sample)
+    for j in range(p):
+        g = groups[j]
+        update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w[g], mu_w[g], lam_v[g], mu_v[g],
+                       use_w, sample, h, s, H, d)

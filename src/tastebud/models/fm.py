@@ -363,9 +363,11 @@ class FactorizationMachine(RatingPredictor):
         k = V.shape[1]
         C = X.tocsc()
         C.sort_indices()
-        cptr, crow, cval = C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data
+        cptr = C.indptr.astype(np.int64)
+        crow = C.indices.astype(np.int32 if n < 2**31 - 1 else np.int64)
+        cval = C.data
         K.seed_numba(seed)
-        Q = np.zeros((k, n))
+        Q = np.zeros((n, k))
         yhat = np.empty(n)
 
         def refresh():
