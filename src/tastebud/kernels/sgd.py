@@ -47,44 +47,43 @@ FM = {"reassoc", "contract"}
 
 
 @njit(cache=True, fastmath=FM, inline="always")
-def _dot(a, b, k):
-    s = a.dtype.type(0.0)
+def _dot(A, u, B, i, k):
+    """A[u]·B[i] with 2-D indexing (row views would cost an atomic refcount pair per call)."""
+    s = A.dtype.type(0.0)
     for f in range(k):
-        s += a[f] * b[f]
+        s += A[u, f] * B[i, f]
     return s
 
 
 # --------------------------------------------------------------------------- biased MF
-@njit(cache=True, fastmath=FM, inline="always")
-def _mf_step(u, i, r, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
-    k = P.shape[1]
-    pu = P[u]
-    qi = Q[i]
-    est = _dot(pu, qi, k)
-    if biased:
-        est += mu + bu[u] + bi[i]
-    err = r - est
-    if biased:
-        bu[u] += lr_b * (err - reg_b * bu[u])
-        bi[i] += lr_b * (err - reg_b * bi[i])
-    a = P.dtype.type(lr_f * err)
-    c = P.dtype.type(1.0 - lr_f * reg_f)
-    for f in range(k):
-        puf = pu[f]
-        qif = qi[f]
-        pu[f] = c * puf + a * qif
-        qi[f] = c * qif + a * puf
-    return err
-
-
+# The per-rating update is written out in each kernel on purpose: calling a helper per rating
+# (even a tiny @njit one) costs ~3x here, because numba does not inline it and the call passes
+# the arrays as structs; row views (P[u]) would add an atomic refcount pair per rating.
 @njit(cache=True, fastmath=FM)
 def mf_sgd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
     """One sequential SGD pass over the ratings in ``order``; returns the sum of squared
     (pre-update) errors."""
+    k = P.shape[1]
+    c = P.dtype.type(1.0 - lr_f * reg_f)
     sse = 0.0
     for t in range(order.shape[0]):
         j = order[t]
-        err = _mf_step(users[j], items[j], ratings[j], mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased)
+        u = users[j]
+        i = items[j]
+        d = P.dtype.type(0.0)
+        for f in range(k):
+            d += P[u, f] * Q[i, f]
+        est = d + (mu + bu[u] + bi[i] if biased else 0.0)
+        err = ratings[j] - est
+        if biased:
+            bu[u] += lr_b * (err - reg_b * bu[u])
+            bi[i] += lr_b * (err - reg_b * bi[i])
+        a = P.dtype.type(lr_f * err)
+        for f in range(k):
+            puf = P[u, f]
+            qif = Q[i, f]
+            P[u, f] = c * puf + a * qif
+            Q[i, f] = c * qif + a * puf
         sse += err * err
     return sse
 
@@ -93,18 +92,35 @@ def mf_sgd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, lr_f, reg
 def mf_sgd_epoch_hogwild(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased, n_chunks):
     """Hogwild (Recht et al. 2011): ``order`` is cut into ``n_chunks`` contiguous chunks processed
     in parallel without locks; concurrent writes to a shared row may race (results then depend on
-    thread timing)."""
+    thread timing). With one chunk it is exactly ``mf_sgd_epoch``."""
     n = order.shape[0]
+    k = P.shape[1]
+    c = P.dtype.type(1.0 - lr_f * reg_f)
     sse = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        lo = c * n // n_chunks
-        hi = (c + 1) * n // n_chunks
+    for ch in prange(n_chunks):
+        lo = ch * n // n_chunks
+        hi = (ch + 1) * n // n_chunks
         s = 0.0
         for t in range(lo, hi):
             j = order[t]
-            err = _mf_step(users[j], items[j], ratings[j], mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased)
+            u = users[j]
+            i = items[j]
+            d = P.dtype.type(0.0)
+            for f in range(k):
+                d += P[u, f] * Q[i, f]
+            est = d + (mu + bu[u] + bi[i] if biased else 0.0)
+            err = ratings[j] - est
+            if biased:
+                bu[u] += lr_b * (err - reg_b * bu[u])
+                bi[i] += lr_b * (err - reg_b * bi[i])
+            a = P.dtype.type(lr_f * err)
+            for f in range(k):
+                puf = P[u, f]
+                qif = Q[i, f]
+                P[u, f] = c * puf + a * qif
+                Q[i, f] = c * qif + a * puf
             s += err * err
-        sse[c] = s
+        sse[ch] = s
     return sse.sum()
 
 
@@ -123,13 +139,13 @@ def mf_predict(u, i, mu, bu, bi, P, Q, biased):
         if ii >= 0 and biased:
             est += bi[ii]
         if uu >= 0 and ii >= 0:
-            est += _dot(P[uu], Q[ii], k)
+            est += _dot(P, uu, Q, ii, k)
         out[t] = est
     return out
 
 
 # --------------------------------------------------------------------------- SVD++
-@njit(cache=True, fastmath=FM, inline="always")
+@njit(cache=True, fastmath=FM)
 def _svdpp_user(u, r_indptr, r_indices, r_data, within, n_indptr, n_indices, mu, bu, bi, P, Q, Y,
                 lr_b, lr_f, lr_y, reg_b, reg_f, reg_y, z, g):
     """All ratings of user ``u`` with the lazy implicit term (see module docstring).
@@ -147,22 +163,20 @@ def _svdpp_user(u, r_indptr, r_indices, r_data, within, n_indptr, n_indices, mu,
         z[f] = 0.0
         g[f] = 0.0
     for t in range(ns, ne):
-        yj = Y[n_indices[t]]
+        j = n_indices[t]
         for f in range(k):
-            z[f] += yj[f]
+            z[f] += Y[j, f]
     for f in range(k):
         z[f] *= inv
     cy = 1.0 - lr_y * reg_y
     cf = 1.0 - lr_f * reg_f
-    pu = P[u]
     sse = 0.0
     for t0 in range(s, e):
         t = s + within[t0]
         i = r_indices[t]
-        qi = Q[i]
         dot = 0.0
         for f in range(k):
-            dot += qi[f] * (pu[f] + z[f])
+            dot += Q[i, f] * (P[u, f] + z[f])
         err = r_data[t] - (mu + bu[u] + bi[i] + dot)
         sse += err * err
         bu[u] += lr_b * (err - reg_b * bu[u])
@@ -170,19 +184,19 @@ def _svdpp_user(u, r_indptr, r_indices, r_data, within, n_indptr, n_indices, mu,
         af = lr_f * err
         ay = lr_y * err * inv
         for f in range(k):
-            puf = pu[f]
-            qif = qi[f]
-            pu[f] = cf * puf + af * qif
-            qi[f] = cf * qif + af * (puf + z[f])
+            puf = P[u, f]
+            qif = Q[i, f]
+            P[u, f] = cf * puf + af * qif
+            Q[i, f] = cf * qif + af * (puf + z[f])
             step = ay * qif
             g[f] = cy * g[f] + step
             z[f] = cy * z[f] + sq * step
     if n > 0:
         shrink = cy ** (e - s)
         for t in range(ns, ne):
-            yj = Y[n_indices[t]]
+            j = n_indices[t]
             for f in range(k):
-                yj[f] = shrink * yj[f] + g[f]
+                Y[j, f] = shrink * Y[j, f] + g[f]
     return sse
 
 
