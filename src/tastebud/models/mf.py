@@ -44,6 +44,14 @@ def _check_float(name: str, v: Any, minimum: float = 0.0, strict: bool = False) 
     return f
 
 
+def _init_factors(rng: np.random.Generator, n: int, k: int, mean: float, std: float, dtype: np.dtype) -> np.ndarray:
+    """N(mean, std²) factors drawn directly in ``dtype``."""
+    out = rng.standard_normal((n, k), dtype=dtype)
+    out *= dtype.type(std)
+    out += dtype.type(mean)
+    return out
+
+
 def _rmse(y: np.ndarray, yhat: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(y, np.float64) - yhat) ** 2))) if len(y) else float("nan")
 
@@ -343,8 +351,8 @@ class MatrixFactorization(_ExplicitFactorModel):
         nu, ni = train.shape
         dt = np.dtype(self.dtype)
         rng = np.random.default_rng(self.random_state)
-        self.user_factors_ = rng.normal(self.init_mean, self.init_std, (nu, k)).astype(dt)
-        self.item_factors_ = rng.normal(self.init_mean, self.init_std, (ni, k)).astype(dt)
+        self.user_factors_ = _init_factors(rng, nu, k, self.init_mean, self.init_std, dt)
+        self.item_factors_ = _init_factors(rng, ni, k, self.init_mean, self.init_std, dt)
         self.user_bias_ = np.zeros(nu)
         self.item_bias_ = np.zeros(ni)
         vr = self._valid_arrays(valid)

@@ -15,7 +15,7 @@ from ..data.interactions import Interactions, as_interactions
 from ..exceptions import DataError
 from ..kernels import sgd as K
 from .base import topk_rows
-from .mf import _check_float, _check_positive_int, _ExplicitFactorModel
+from .mf import _check_float, _check_positive_int, _ExplicitFactorModel, _init_factors
 
 
 class SVDpp(_ExplicitFactorModel):
@@ -164,9 +164,9 @@ class SVDpp(_ExplicitFactorModel):
         nu, ni = train.shape
         dt = np.dtype(self.dtype)
         rng = np.random.default_rng(self.random_state)
-        self.user_factors_ = rng.normal(self.init_mean, self.init_std, (nu, k)).astype(dt)
-        self.item_factors_ = rng.normal(self.init_mean, self.init_std, (ni, k)).astype(dt)
-        self.implicit_factors_ = rng.normal(self.init_mean, self.init_std, (ni, k)).astype(dt)
+        self.user_factors_ = _init_factors(rng, nu, k, self.init_mean, self.init_std, dt)
+        self.item_factors_ = _init_factors(rng, ni, k, self.init_mean, self.init_std, dt)
+        self.implicit_factors_ = _init_factors(rng, ni, k, self.init_mean, self.init_std, dt)
         self.user_bias_ = np.zeros(nu)
         self.item_bias_ = np.zeros(ni)
         vr = self._valid_arrays(valid)

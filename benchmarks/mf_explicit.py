@@ -1,0 +1,214 @@
+"""Explicit-rating matrix factorization on MovieLens-100K official folds u1..u5, side by side with
+Surprise (``SVD``, ``SVDpp``) at its default settings, same data, same run.
+
+    .venv/bin/python benchmarks/mf_explicit.py [--quick] [--json PATH] [--folds 1,2,3] [--no-sweep]
+
+Reports per model: mean RMSE and MAE over the folds, fit seconds (median of ``--repeats`` fits
+per fold, averaged over folds; one fit for the SVD++ pair), and the ratios to the Surprise
+reference. A small tuning sweep reports the best mean RMSE each tastebud model reaches (the
+sweep selects on the same test folds, so those numbers are optimistic, as in most published
+ML-100K tables). Needs $TASTEBUD_DATA (the datasets folder with ml-100k/).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from tastebud.data.interactions import Interactions  # noqa: E402
+from tastebud.data.readers import read_ml100k_ratings  # noqa: E402
+from tastebud.models.als import ALS  # noqa: E402
+from tastebud.models.mf import MatrixFactorization  # noqa: E402
+from tastebud.models.svdpp import SVDpp  # noqa: E402
+
+# Surprise defaults: SVD(n_factors=100, n_epochs=20, lr_all=.005, reg_all=.02, init_std_dev=.1),
+# SVDpp(n_factors=20, n_epochs=20, lr_all=.007, reg_all=.02, init_std_dev=.1); ours match them.
+SWEEP = {
+    "MatrixFactorization": [
+        {"n_factors": 100, "n_epochs": 40, "lr": 0.01, "reg": 0.05, "shuffle": True},
+        {"n_factors": 100, "n_epochs": 50, "lr": 0.01, "reg": 0.08, "shuffle": True},
+        {"n_factors": 200, "n_epochs": 60, "lr": 0.007, "reg": 0.1, "shuffle": True},
+        {"n_factors": 150, "n_epochs": 80, "lr": 0.005, "reg": 0.1, "shuffle": True, "lr_schedule": "exponential", "lr_decay": 0.97},
+    ],
+    "SVDpp": [
+        {"n_factors": 20, "n_epochs": 40, "lr": 0.007, "reg": 0.05, "shuffle": True},
+        {"n_factors": 50, "n_epochs": 50, "lr": 0.007, "reg": 0.08, "shuffle": True},
+        {"n_factors": 100, "n_epochs": 60, "lr": 0.005, "reg": 0.1, "shuffle": True},
+    ],
+    "ALS": [
+        {"n_factors": 10, "n_epochs": 15, "reg": 0.08, "biased": True},
+        {"n_factors": 20, "n_epochs": 15, "reg": 0.1, "biased": True},
+        {"n_factors": 5, "n_epochs": 15, "reg": 0.06, "biased": True},
+    ],
+}
+CLASSES = {"MatrixFactorization": MatrixFactorization, "SVDpp": SVDpp, "ALS": ALS}
+
+
+def load_folds(folds: list[int]):
+    root = os.environ.get("TASTEBUD_DATA")
+    if not root or not (Path(root) / "ml-100k" / "u1.base").exists():
+        sys.exit("set TASTEBUD_DATA to the datasets folder (with ml-100k/u1.base ...)")
+    d = Path(root) / "ml-100k"
+    out = []
+    for f in folds:
+        tr = read_ml100k_ratings(d / f"u{f}.base")
+        te = read_ml100k_ratings(d / f"u{f}.test")
+        out.append((f, d / f"u{f}.base", d / f"u{f}.test", Interactions.from_frame(tr, rating="rating"), te))
+    return out
+
+
+def metrics(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    e = np.asarray(y, np.float64) - np.asarray(p, np.float64)
+    return float(np.sqrt(np.mean(e ** 2))), float(np.mean(np.abs(e)))
+
+
+def timed(fit, repeats: int):
+    times, model = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model = fit()
+        times.append(time.perf_counter() - t)
+    return model, statistics.median(times), times
+
+
+def run_tastebud(cls, params, fold, repeats):
+    _, _, _, train, test = fold
+    m, sec, times = timed(lambda: cls(**params).fit(train), repeats)
+    rmse, mae = metrics(test.rating.to_numpy(), m.predict(test.user.to_numpy(), test.item.to_numpy()))
+    return {"rmse": rmse, "mae": mae, "fit_s": sec, "fit_s_all": times}
+
+
+def run_surprise(algo_name, fold, repeats):
+    import surprise
+    from surprise.model_selection import PredefinedKFold
+
+    _, base, testp, _, _ = fold
+    reader = surprise.Reader(line_format="user item rating timestamp", sep="\t")
+    data = surprise.Dataset.load_from_folds([(str(base), str(testp))], reader=reader)
+    trainset, testset = next(PredefinedKFold().split(data))
+    cls = getattr(surprise, algo_name)
+    algo, sec, times = timed(lambda: cls(random_state=0).fit(trainset), repeats)
+    preds = algo.test(testset)  # clips to the rating scale, as tastebud's clip=True does
+    rmse, mae = metrics([p.r_ui for p in preds], [p.est for p in preds])
+    return {"rmse": rmse, "mae": mae, "fit_s": sec, "fit_s_all": times}
+
+
+def summarise(rows: list[dict]) -> dict:
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("rmse", "mae", "fit_s")} | {"per_fold": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="folds u1,u2; 1 repeat; a reduced sweep on u1")
+    ap.add_argument("--json", type=Path, help="write all results as JSON here")
+    ap.add_argument("--folds", help="comma-separated fold numbers (default 1..5; --quick: 1,2)")
+    ap.add_argument("--repeats", type=int, help="fits per fold for MF/SVD/ALS timing (median; default 3, --quick 1)")
+    ap.add_argument("--no-sweep", action="store_true", help="skip the tuning sweep")
+    ap.add_argument("--no-surprise", action="store_true", help="skip the Surprise reference runs")
+    args = ap.parse_args()
+    folds = [int(x) for x in args.folds.split(",")] if args.folds else ([1, 2] if args.quick else [1, 2, 3, 4, 5])
+    repeats = args.repeats or (1 if args.quick else 3)
+    have_surprise = not args.no_surprise
+    if have_surprise:
+        try:
+            import surprise  # noqa: F401
+        except ImportError:
+            print("scikit-surprise is not installed: reference columns are skipped", file=sys.stderr)
+            have_surprise = False
+    data = load_folds(folds)
+    import numba
+
+    from tastebud._threads import num_threads
+
+    # warm-up: load the numba kernels from the on-disk cache (or compile them) outside the timings
+    warm = data[0][3]
+    MatrixFactorization(n_epochs=1).fit(warm)
+    MatrixFactorization(n_epochs=1, parallel=True).fit(warm)
+    SVDpp(n_epochs=1).fit(warm)
+    ALS(n_epochs=1).fit(warm)
+
+    configs = [
+        ("MatrixFactorization", MatrixFactorization, {"random_state": 0}, "SVD", repeats),
+        ("MatrixFactorization parallel=True", MatrixFactorization, {"random_state": 0, "parallel": True}, "SVD", repeats),
+        ("SVDpp", SVDpp, {"random_state": 0}, "SVDpp", 1),
+        ("SVDpp parallel=True", SVDpp, {"random_state": 0, "parallel": True}, "SVDpp", 1),
+        ("ALS", ALS, {"random_state": 0}, None, repeats),
+        ("ALS biased=True", ALS, {"random_state": 0, "biased": True}, None, repeats),
+    ]
+    per_model: dict[str, list[dict]] = {}
+    for fold in data:
+        print(f"fold u{fold[0]} ...", file=sys.stderr, flush=True)
+        if have_surprise:
+            per_model.setdefault("surprise.SVD", []).append(run_surprise("SVD", fold, repeats))
+            per_model.setdefault("surprise.SVDpp", []).append(run_surprise("SVDpp", fold, 1))
+        for name, cls, params, _, rep in configs:
+            per_model.setdefault(name, []).append(run_tastebud(cls, params, fold, rep))
+    results = {name: summarise(rows) for name, rows in per_model.items()}
+
+    lines = [f"ML-100K official folds {', '.join('u%d' % f for f in folds)}; fit seconds = median of "
+             f"{repeats} fit(s) per fold (SVD++ pair: 1), mean over folds", ""]
+    lines.append(f"| model | RMSE | MAE | fit s | reference | RMSE − ref | ref fit s / fit s |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, cls, params, ref, _ in configs:
+        r = results[name]
+        if ref and f"surprise.{ref}" in results:
+            s = results[f"surprise.{ref}"]
+            lines.append(f"| tastebud {name} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['fit_s']:.3f} | Surprise {ref} | "
+                         f"{r['rmse'] - s['rmse']:+.4f} | {s['fit_s'] / r['fit_s']:.1f}× |")
+        else:
+            lines.append(f"| tastebud {name} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['fit_s']:.3f} | – | – | – |")
+    for ref in ("SVD", "SVDpp"):
+        if f"surprise.{ref}" in results:
+            s = results[f"surprise.{ref}"]
+            lines.append(f"| Surprise {ref} (defaults) | {s['rmse']:.4f} | {s['mae']:.4f} | {s['fit_s']:.3f} | | | |")
+    print("\n".join(lines))
+
+    sweep_out: dict[str, list[dict]] = {}
+    if not args.no_sweep:
+        sweep_folds = data[:1] if args.quick else data
+        print(f"\nTuning sweep (mean RMSE over {', '.join('u%d' % f[0] for f in sweep_folds)}; selected on these folds)")
+        print("| model | params | RMSE | MAE | fit s |")
+        print("|---|---|---|---|---|")
+        for name, grid in SWEEP.items():
+            grid = grid[:2] if args.quick else grid
+            for params in grid:
+                rows = [run_tastebud(CLASSES[name], {**params, "random_state": 0}, f, 1) for f in sweep_folds]
+                s = summarise(rows)
+                sweep_out.setdefault(name, []).append({"params": params, **{k: s[k] for k in ("rmse", "mae", "fit_s")}})
+                print(f"| {name} | {json.dumps(params)} | {s['rmse']:.4f} | {s['mae']:.4f} | {s['fit_s']:.2f} |", flush=True)
+        print("\nbest RMSE per model:")
+        for name, rows in sweep_out.items():
+            default = results["MatrixFactorization" if name == "MatrixFactorization" else name]["rmse"]
+            best = min(rows + [{"params": "defaults", "rmse": default}], key=lambda r: r["rmse"])
+            print(f"  {name}: {best['rmse']:.4f}  ({json.dumps(best['params'])})")
+
+    env = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+           "cpus": os.cpu_count(), "tastebud_threads": num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "command": " ".join(sys.argv)}
+    try:
+        import surprise
+
+        env["surprise"] = surprise.__version__
+    except ImportError:
+        pass
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"env": env, "folds": folds, "repeats": repeats, "results": results,
+                                         "sweep": sweep_out}, indent=2))
+        print(f"\nwrote {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
