@@ -1,0 +1,260 @@
+"""SASRec: architecture invariants (causality, padding, ALBERT parameter counts), training,
+in-context recommendation for new users, persistence."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import tastebud  # noqa: E402
+from tastebud.data.interactions import Interactions  # noqa: E402
+from tastebud.data.sequences import Sequences  # noqa: E402
+from tastebud.exceptions import UnknownIdError  # noqa: E402
+from tastebud.models.sasrec import SASRec  # noqa: E402
+from tastebud.models.sasrec_nn import SASRecNet, SequenceDataset, left_pad  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def _net(**kw) -> SASRecNet:
+    torch.manual_seed(0)
+    args = dict(n_items=30, hidden=16, layers=2, heads=2, max_len=12, dropout=0.0)
+    args.update(kw)
+    return SASRecNet(**args).eval()
+
+
+def _block_params(hidden: int) -> int:
+    # 2 layer norms (2H each) + q,k,v,out (H² + H each) + FFN fc1, fc2 (H² + H each)
+    return 2 * 2 * hidden + 6 * (hidden * hidden + hidden)
+
+
+def _cycles(n_users: int = 40, n_items: int = 12, length: int = 10, seed: int = 0) -> list[list[str]]:
+    """Deterministic planted pattern: item j is always followed by item j+1 (mod n_items)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_users):
+        start = int(rng.integers(n_items))
+        out.append([f"i{(start + t) % n_items}" for t in range(length)])
+    return out
+
+
+# ---------------------------------------------------------------------------- network invariants
+@pytest.mark.parametrize("share", [False, True])
+def test_causality_earlier_outputs_unchanged(share):
+    net = _net(share_layers=share)
+    rng = np.random.default_rng(1)
+    seq = torch.as_tensor(rng.integers(1, 31, size=(3, 12)))
+    base = net(seq)
+    for t in range(12):
+        alt = seq.clone()
+        alt[:, t] = (alt[:, t] % 30) + 1  # a different real item at position t
+        out = net(alt)
+        if t > 0:
+            assert torch.equal(out[:, :t], base[:, :t]), f"outputs before position {t} changed"
+        assert not torch.allclose(out[:, t], base[:, t]), "the changed position itself must change"
+
+
+def test_padding_invariance():
+    net = _net(embedding_dim=8)
+    hist = np.array([5, 3, 17, 2, 9])
+    short = torch.as_tensor(left_pad([hist + 0], 12))                 # width 5, no padding
+    padded = torch.as_tensor(left_pad([hist, np.arange(1, 12)], 12))[:1]  # width 11, 6 pads
+    full = torch.zeros(1, 12, dtype=torch.long)
+    full[0, -5:] = torch.as_tensor(hist)                                # width 12, 7 pads
+    s1, s2, s3 = net.score_all(short), net.score_all(padded), net.score_all(full)
+    torch.testing.assert_close(s1, s2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(s1, s3, rtol=1e-5, atol=1e-5)
+    # and all positions (not only the last) agree
+    torch.testing.assert_close(net(short)[0], net(full)[0, -5:], rtol=1e-5, atol=1e-5)
+    # an all-padding row stays finite
+    assert torch.isfinite(net(torch.zeros(2, 4, dtype=torch.long))).all()
+
+
+def test_shared_layers_have_exactly_one_block():
+    H, n_items, L = 16, 30, 12
+    shared = _net(share_layers=True, layers=4)
+    plain = _net(share_layers=False, layers=4)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    emb = (n_items + 1) * H + L * H + 2 * H  # item table + positions + final layer norm
+    assert count(shared) == emb + _block_params(H)
+    assert count(plain) == emb + 4 * _block_params(H)
+    assert len(shared.blocks) == 1
+    # sharing really reuses the weights: perturbing the one block changes every layer's input
+    shared_2 = _net(share_layers=True, layers=2)
+    assert count(shared_2) == count(shared)
+
+
+def test_factorized_embedding_parameter_count():
+    H, E, n_items = 16, 4, 30
+    fact = _net(embedding_dim=E)
+    full = _net()
+    table = lambda m: sum(p.numel() for p in m.item_emb.parameters())  # noqa: E731
+    assert table(fact) == (n_items + 1) * E + E * H
+    assert table(full) == (n_items + 1) * H
+    total_diff = sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in fact.parameters())
+    assert total_diff == (n_items + 1) * H - ((n_items + 1) * E + E * H)
+    # the factorized output embedding is exactly W e_i
+    h = torch.randn(3, H)
+    with torch.no_grad():
+        M = fact.item_emb.proj(fact.item_emb.table.weight)
+    torch.testing.assert_close(fact.item_emb.score(h), h @ M.T, rtol=1e-5, atol=1e-5)
+
+
+def test_dataset_left_padded_with_valid_negatives():
+    seqs = [np.array([1, 2, 3, 4]), np.array([5, 6]), np.array([7])]
+    ds = SequenceDataset(seqs, n_items=10, max_len=5, n_negatives=3, seed=0)
+    assert len(ds) == 2  # a one-item sequence has no training pair
+    inp, tgt, neg = ds[0]
+    assert inp.tolist() == [0, 0, 1, 2, 3] and tgt.tolist() == [0, 0, 2, 3, 4]
+    assert neg.shape == (5, 3)
+    assert (neg[:2] == 0).all() and not np.isin(neg[2:].numpy(), [1, 2, 3, 4]).any() and (neg[2:] >= 1).all()
+    ds.set_epoch(0)
+    assert torch.equal(ds[0][2], neg)  # same (seed, epoch, index) -> same negatives
+
+
+# ---------------------------------------------------------------------------- model
+def _accuracy(m: SASRec, n_hist: int, n_items: int = 30) -> float:
+    hits = [m.recommend_for_history([f"i{(j + t) % n_items}" for t in range(n_hist)], k=1)[0][0] == f"i{(j + n_hist) % n_items}"
+            for j in range(n_items)]
+    return float(np.mean(hits))
+
+
+def test_overfits_tiny_planted_sequences_ce():
+    seqs = _cycles(n_users=60, n_items=30, length=8)
+    m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=30, lr=5e-3, batch_size=16, loss="ce",
+               num_threads=1, verbose=False).fit(seqs)
+    assert m.history_[-1]["loss"] < 0.1 * m.history_[0]["loss"]
+    # the next item after any history (even of one item, never seen alone in training) is recovered
+    for n in (1, 2, 5, 7):
+        assert _accuracy(m, n) == 1.0, n
+
+
+def test_overfits_tiny_planted_sequences_bce():
+    seqs = _cycles(n_users=60, n_items=30, length=8)
+    m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=30, lr=5e-3, batch_size=16, n_negatives=8,
+               num_threads=1, verbose=False).fit(seqs)
+    assert m.history_[-1]["loss"] < 0.2 * m.history_[0]["loss"]
+    # sampled negatives come only from items outside the user's sequence, so early positions are
+    # less constrained than under the full softmax; long histories are recovered
+    assert _accuracy(m, 7) >= 0.9 and _accuracy(m, 5) >= 0.8
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(3)
+    seqs = {f"u{u}": [int(x) for x in rng.integers(0, 25, size=int(rng.integers(2, 9)))] for u in range(30)}
+    m = SASRec(hidden=16, layers=2, heads=2, max_len=8, epochs=2, batch_size=8, num_threads=1, verbose=False,
+               embedding_dim=8, share_layers=True)
+    return m.fit(seqs), seqs
+
+
+def test_recommend_for_history_equals_recommend(fitted):
+    m, seqs = fitted
+    for u in ["u0", "u7", "u19"]:
+        np.testing.assert_array_equal(m.history(u), seqs[u])
+        ids_a, sc_a = m.recommend(u, k=5)
+        ids_b, sc_b = m.recommend_for_history(seqs[u], k=5)
+        np.testing.assert_array_equal(ids_a, ids_b)
+        np.testing.assert_allclose(sc_a, sc_b, rtol=1e-6)
+        assert not set(ids_a.tolist()) & set(seqs[u])  # history excluded
+    ids, _ = m.recommend_for_history(seqs["u0"], k=5, filter_seen=False)
+    assert len(ids) == 5
+
+
+def test_unknown_items_skipped_or_rejected(fitted):
+    m, seqs = fitted
+    hist = seqs["u3"]
+    with pytest.warns(UserWarning, match="unknown"):
+        ids_w, sc_w = m.recommend_for_history([999, *hist, 1234], k=4)
+    ids, sc = m.recommend_for_history(hist, k=4)
+    np.testing.assert_array_equal(ids_w, ids)
+    np.testing.assert_allclose(sc_w, sc)
+    with pytest.raises(UnknownIdError):
+        m.recommend_for_history([999, *hist], k=4, unknown="raise")
+    with pytest.raises(UnknownIdError):
+        m.recommend("nobody", k=3)
+    with pytest.raises(ValueError, match="k="):
+        m.recommend_for_history(hist, k=10_000)
+
+
+def test_save_load_identical(fitted, tmp_path):
+    m, seqs = fitted
+    p = tmp_path / "sasrec.tb"
+    m.save(p)
+    m2 = tastebud.load(str(p))
+    assert isinstance(m2, SASRec) and m2.get_params() == m.get_params()
+    users = list(seqs)
+    a, b = m.recommend(users, k=5), m2.recommend(users, k=5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(m.history_scores([[1, 2, 3]]), m2.history_scores([[1, 2, 3]]))
+    assert m2.n_parameters() == m.n_parameters()
+
+
+def test_validation_early_stopping_and_history_append():
+    seqs = _cycles(n_users=30, length=8)
+    full = Sequences.from_lists(seqs)
+    train = full.truncate(2)
+    valid = {u: seqs[u][-2] for u in range(len(seqs))}
+    m = SASRec(hidden=16, layers=1, max_len=8, dropout=0.0, epochs=6, patience=2, lr=5e-3, batch_size=8,
+               num_threads=1, verbose=False).fit(train, valid=valid)
+    assert all("val_ndcg@10" in r for r in m.history_)
+    assert 1 <= m.best_epoch_ <= len(m.history_)
+    # stored history = training sequence + validation item (the test reads seq[:-1])
+    np.testing.assert_array_equal(m.history(4), seqs[4][:-1])
+    best = max(r["val_ndcg@10"] for r in m.history_)
+    assert m.history_[m.best_epoch_ - 1]["val_ndcg@10"] == best
+
+
+def test_fit_on_interactions_with_timestamps():
+    users = ["a", "a", "a", "b", "b", "b"]
+    items = ["x", "y", "z", "y", "z", "x"]
+    ts = [3, 1, 2, 5, 6, 7]
+    inter = Interactions.from_arrays(users, items, timestamps=ts)
+    m = SASRec(hidden=8, max_len=4, epochs=1, num_threads=1, verbose=False).fit(inter)
+    assert m.history("a").tolist() == ["y", "z", "x"]
+    assert set(m.users_.ids.tolist()) == {"a", "b"}
+
+
+def test_bad_params():
+    with pytest.raises(ValueError, match="loss"):
+        SASRec(loss="mse").fit([[1, 2, 3]])
+    with pytest.raises(ValueError, match="embedding_dim"):
+        SASRec(hidden=8, embedding_dim=16).fit([[1, 2, 3]])
+    with pytest.raises(ValueError, match="heads"):
+        SASRec(hidden=10, heads=3).fit([[1, 2, 3]])
+
+
+def test_init_from_vectors():
+    seqs = _cycles(n_users=10)
+    vecs = {f"i{j}": np.eye(8)[j % 8] for j in range(12)}
+    m = SASRec(hidden=8, max_len=6, epochs=1, lr=1e-9, num_threads=1, verbose=False)
+    m.fit(seqs, init_embeddings=vecs)
+    V = m.item_vectors()
+    j0, j1 = m.items_.index(["i0", "i1"])
+    # nearly untouched by a tiny learning rate: orthogonal one-hot inits stay orthogonal
+    assert abs(float(V[j0] @ V[j1])) < 1e-3 * float(V[j0] @ V[j0])
+    with pytest.raises(ValueError, match="width"):
+        SASRec(hidden=16, epochs=1, verbose=False).fit(seqs, init_embeddings=vecs)
+
+
+def test_end_to_end_amazon_games_small():
+    root = os.environ.get("TASTEBUD_DATA")
+    path = os.path.join(root or "", "amazon-games", "sequences.txt")
+    if not root or not os.path.exists(path):
+        pytest.skip("TASTEBUD_DATA/amazon-games not available")
+    full = Sequences.from_file(path)
+    keep = np.flatnonzero(full.lengths() >= 5)[:600]
+    seqs = full.subset_users(keep)
+    train = seqs.truncate(1)
+    m = SASRec(hidden=16, layers=1, max_len=20, epochs=2, batch_size=64, num_threads=1, verbose=False).fit(train)
+    users = train.users.ids[:50]
+    ids, sc = m.recommend(users, k=10)
+    assert ids.shape == (50, 10) and np.isfinite(sc).all()
+    for j, u in enumerate(users):
+        assert not set(ids[j].tolist()) & set(m.history(u).tolist())
