@@ -164,22 +164,25 @@ def ml100k_part(quick: bool) -> list[dict]:
         print("  implicit not installed: skipped", flush=True)
         BayesianPersonalizedRanking = None
 
-    bpr_kw = dict(factors=100, learning_rate=0.05, regularization=0.01, iterations=100 if not quick else 60)
-    run_tb("BPR", lambda mat: tb.BPR(**bpr_kw, random_state=0).fit(Interactions(mat, train.users, train.items)),
-           f"f={bpr_kw['factors']} lr={bpr_kw['learning_rate']} λ={bpr_kw['regularization']} it={bpr_kw['iterations']}")
-    if BayesianPersonalizedRanking is not None:
-        t = time.perf_counter()
-        mb = BayesianPersonalizedRanking(**bpr_kw, random_state=0)
-        mb.fit(sp.csr_matrix(R), show_progress=False)
-        fs = time.perf_counter() - t
-        res = _evaluate(lambda u: mb.user_factors[u] @ mb.item_factors.T, R, T)
-        rows.append({"part": "ml100k", "model": "BayesianPersonalizedRanking", "library": "implicit", **res, "fit_s": fs, "note": "same settings"})
-        print(f"  {'implicit BayesianPersonalizedRanking':<38} ndcg@10 {res['ndcg@10']:.4f}  recall@20 {res['recall@20']:.4f}  fit {fs:6.2f}s", flush=True)
+    bpr_settings = [dict(factors=100, learning_rate=0.01, regularization=0.01, iterations=100)]
+    if not quick:
+        bpr_settings.append(dict(factors=100, learning_rate=0.05, regularization=0.01, iterations=100))
+    for bpr_kw in bpr_settings:
+        note = f"f={bpr_kw['factors']} lr={bpr_kw['learning_rate']} λ={bpr_kw['regularization']} it={bpr_kw['iterations']}"
+        run_tb("BPR", lambda mat: tb.BPR(**bpr_kw, random_state=0).fit(Interactions(mat, train.users, train.items)), note)
+        if BayesianPersonalizedRanking is not None:
+            t = time.perf_counter()
+            mb = BayesianPersonalizedRanking(**bpr_kw, random_state=0)
+            mb.fit(sp.csr_matrix(R), show_progress=False)
+            fs = time.perf_counter() - t
+            res = _evaluate(lambda u: mb.user_factors[u] @ mb.item_factors.T, R, T)
+            rows.append({"part": "ml100k", "model": "BayesianPersonalizedRanking", "library": "implicit", **res, "fit_s": fs, "note": note})
+            print(f"  {'implicit BayesianPersonalizedRanking':<38} ndcg@10 {res['ndcg@10']:.4f}  recall@20 {res['recall@20']:.4f}  fit {fs:6.2f}s  {note}", flush=True)
 
     svd_f = [10, 20, 50] if quick else [10, 20, 30, 50, 100]
     best_f = max(svd_f, key=lambda f: _evaluate(tb.PureSVD(factors=f, random_state=0).fit(Interactions(Rf, train.users, train.items))._scores, Rf, V)["ndcg@10"])
     run_tb("PureSVD", lambda mat: tb.PureSVD(factors=best_f, random_state=0).fit(Interactions(mat, train.users, train.items)), f"factors={best_f} (ratings as values)")
-    lams = [100.0, 300.0, 1000.0] if quick else [50.0, 100.0, 200.0, 300.0, 500.0, 1000.0]
+    lams = [200.0, 500.0, 1000.0, 2000.0] if quick else [100.0, 200.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0]
     best_l = max(lams, key=lambda lam: _evaluate(tb.EASE(lambda_=lam).fit(Interactions(Rf, train.users, train.items))._scores, Rf, V)["ndcg@10"])
     run_tb("EASE", lambda mat: tb.EASE(lambda_=best_l).fit(Interactions(mat, train.users, train.items)), f"lambda={best_l}")
     run_tb("Popularity", lambda mat: tb.Popularity().fit(Interactions(mat, train.users, train.items)))

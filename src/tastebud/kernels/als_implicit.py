@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+_BLOCK = 64  # rows per parallel work unit (static partitioning; results do not depend on it)
+
 
 # Dot products are the one place that needs reassociation to vectorise: this function alone
 # allows it ("reassoc", "contract" — no nnan/ninf/nsz, so NaN/inf propagate as usual). The
@@ -125,64 +127,75 @@ def solve_cg(indptr, indices, conf, X, Y, G, cg_steps):
     factors' dtype; ``conf`` in the same dtype)."""
     k = X.shape[1]
     n = X.shape[0]
-    for u in prange(n):
-        s, e = indptr[u], indptr[u + 1]
-        if s == e:
-            for f in range(k):
-                X[u, f] = 0.0
-            continue
-        x = X[u]
-        r = np.zeros(k, dtype=X.dtype)
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    for blk in prange(n_blocks):
+        # scratch allocated once per block of rows, not per row
+        r = np.empty(k, dtype=X.dtype)
         p = np.empty(k, dtype=X.dtype)
         Ap = np.empty(k, dtype=X.dtype)
         sc = np.empty(2, dtype=X.dtype)  # scalars in the factors' precision (keeps loops single-precision)
-        # r = b − A x = −(YᵀY + λI) x + Σᵢ (cᵢ − (cᵢ − 1)(yᵢ·x)) yᵢ
+        for u in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
+            _cg_row(indptr, indices, conf, X, Y, G, cg_steps, u, r, p, Ap, sc)
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _cg_row(indptr, indices, conf, X, Y, G, cg_steps, u, r, p, Ap, sc):
+    k = X.shape[1]
+    s, e = indptr[u], indptr[u + 1]
+    if s == e:
+        for f in range(k):
+            X[u, f] = 0.0
+        return
+    x = X[u]
+    for f in range(k):
+        r[f] = 0.0
+    # r = b − A x = −(YᵀY + λI) x + Σᵢ (cᵢ − (cᵢ − 1)(yᵢ·x)) yᵢ
+    for a in range(k):
+        xa = x[a]
+        for f in range(k):
+            r[f] -= G[a, f] * xa
+    for m in range(s, e):
+        yi = Y[indices[m]]
+        c = conf[m]
+        sc[0] = c - (c - 1) * _dot(yi, x, k)
+        w = sc[0]
+        for f in range(k):
+            r[f] += w * yi[f]
+    rsold = np.float64(_dot(r, r, k))
+    if rsold < 1e-20:
+        return
+    for f in range(k):
+        p[f] = r[f]
+    for _ in range(cg_steps):
+        # Ap = (YᵀY + λI) p + Σᵢ (cᵢ − 1)(yᵢ·p) yᵢ
+        for f in range(k):
+            Ap[f] = 0.0
         for a in range(k):
-            xa = x[a]
+            pa = p[a]
             for f in range(k):
-                r[f] -= G[a, f] * xa
+                Ap[f] += G[a, f] * pa
         for m in range(s, e):
             yi = Y[indices[m]]
-            c = conf[m]
-            sc[0] = c - (c - 1) * _dot(yi, x, k)
+            sc[0] = (conf[m] - 1) * _dot(yi, p, k)
             w = sc[0]
             for f in range(k):
-                r[f] += w * yi[f]
-        rsold = np.float64(_dot(r, r, k))
-        if rsold < 1e-20:
-            continue
+                Ap[f] += w * yi[f]
+        pAp = np.float64(_dot(p, Ap, k))
+        if pAp <= 0.0:
+            break
+        sc[0] = rsold / pAp
+        alpha = sc[0]
         for f in range(k):
-            p[f] = r[f]
-        for _ in range(cg_steps):
-            # Ap = (YᵀY + λI) p + Σᵢ (cᵢ − 1)(yᵢ·p) yᵢ
-            for f in range(k):
-                Ap[f] = 0.0
-            for a in range(k):
-                pa = p[a]
-                for f in range(k):
-                    Ap[f] += G[a, f] * pa
-            for m in range(s, e):
-                yi = Y[indices[m]]
-                sc[0] = (conf[m] - 1) * _dot(yi, p, k)
-                w = sc[0]
-                for f in range(k):
-                    Ap[f] += w * yi[f]
-            pAp = np.float64(_dot(p, Ap, k))
-            if pAp <= 0.0:
-                break
-            sc[0] = rsold / pAp
-            alpha = sc[0]
-            for f in range(k):
-                x[f] += alpha * p[f]
-                r[f] -= alpha * Ap[f]
-            rsnew = np.float64(_dot(r, r, k))
-            if rsnew < 1e-20:
-                break
-            sc[1] = rsnew / rsold
-            beta = sc[1]
-            for f in range(k):
-                p[f] = r[f] + beta * p[f]
-            rsold = rsnew
+            x[f] += alpha * p[f]
+            r[f] -= alpha * Ap[f]
+        rsnew = np.float64(_dot(r, r, k))
+        if rsnew < 1e-20:
+            break
+        sc[1] = rsnew / rsold
+        beta = sc[1]
+        for f in range(k):
+            p[f] = r[f] + beta * p[f]
+        rsold = rsnew
 
 
 @njit(cache=True, fastmath=False, parallel=True)
