@@ -343,13 +343,14 @@ def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, m
 
 @njit(cache=True, fastmath=False)
 def cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, reg_w0, lam_w, lam_v, mu_w, mu_v,
-             use_w0, use_w, sample):  # pragma: no cover - compiled
+             use_w0, use_w, sample, gram_min=256):  # pragma: no cover - compiled
     """One sweep: w₀, then feature by feature w_j and v_{j,1..k} (``update_feature``).
 
     libFM loops factor-major (for f: for j) with 2 passes over a column per coordinate; we loop
     feature-major and batch a feature's k+1 coordinates into 2 passes (exactly the same sequence
     of coordinate updates within a feature; any fixed scan order is a valid Gibbs sampler /
-    coordinate descent). ``w0`` is a length-1 array; λ/μ are indexed by feature group
+    coordinate descent). Columns shorter than ``gram_min`` use the plain per-coordinate passes
+    (same updates; cheaper when the column sits in cache). ``w0`` is a length-1 array; λ/μ are indexed by feature group
     (``lam_v``/``mu_v``: (G, k)); ``Q`` has shape (n, k)."""
     p = len(w)
     k = V.shape[1]
@@ -361,5 +362,11 @@ def cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, reg_w0, lam_w, lam
         w0[0] = update_w0(w0[0], e, alpha, reg_w0, sample)
     for j in range(p):
         g = groups[j]
-        update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w[g], mu_w[g], lam_v[g], mu_v[g],
-                       use_w, sample, h, s, H, d)
+        if cptr[j + 1] - cptr[j] >= gram_min:
+            update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w[g], mu_w[g], lam_v[g], mu_v[g],
+                           use_w, sample, h, s, H, d)
+        else:  # short column: it stays in cache, so per-coordinate passes are cheaper than the Gram
+            if use_w:
+                update_w(j, cptr, crow, cval, w, e, alpha, lam_w[g], mu_w[g], sample)
+            for f in range(k):
+                update_v(j, f, cptr, crow, cval, V, Q, e, alpha, lam_v[g, f], mu_v[g, f], sample)
