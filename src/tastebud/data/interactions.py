@@ -116,48 +116,67 @@ class Interactions:
 
     @classmethod
     def _from_codes(cls, u, i, r, t, user_map, item_map, duplicates, source="data") -> "Interactions":
+        if duplicates not in ("sum", "mean", "max", "first", "last", "raise"):
+            raise ValueError(f"duplicates must be one of sum, mean, max, first, last, raise; got {duplicates!r}")
         nu, ni = len(user_map), len(item_map)
         n = len(u)
-        if r is None:
-            r = np.ones(n, dtype=np.float64)
-        key = u * ni + i
-        order = np.argsort(key, kind="stable") if t is None else np.lexsort((t, key))
-        key_s = key[order]
+        order, key_s = _sort_pairs(np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64), ni,
+                                   t if duplicates in ("first", "last") else None)
         first = np.ones(n, dtype=bool)  # first entry of each (user, item) group
         if n > 1:
             np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
-        dup = ~first
-        if dup.any():
+        if n and not first.all():
             if duplicates == "raise":
-                j = order[np.flatnonzero(dup)[0]]
+                j = order[np.flatnonzero(~first)[0]]
                 raise DataError(
                     f"{source}: duplicate (user, item) pair ({user_map.ids[u[j]]!r}, {item_map.ids[i[j]]!r}); "
                     "pass duplicates='sum'|'mean'|'max'|'first'|'last'"
                 )
-            starts = np.flatnonzero(~dup)
-            rs = r[order]
-            if duplicates == "sum":
-                vals = np.add.reduceat(rs, starts)
-            elif duplicates == "mean":
-                vals = np.add.reduceat(rs, starts) / np.diff(np.append(starts, n))
-            elif duplicates == "max":
-                vals = np.maximum.reduceat(rs, starts)
-            elif duplicates == "first":
-                vals = rs[starts]
-            elif duplicates == "last":
-                vals = rs[np.append(starts[1:], n) - 1]
+            starts = np.flatnonzero(first)
+            del first
+            if r is None:  # implicit: every row is 1.0
+                counts = np.diff(np.append(starts, n))
+                vals = {"sum": counts, "mean": None, "max": None, "first": None, "last": None}[duplicates]
+                vals = np.ones(len(starts), np.float32) if vals is None else vals.astype(np.float32)
             else:
-                raise ValueError(f"duplicates must be one of sum, mean, max, first, last, raise; got {duplicates!r}")
+                rs = r[order]
+                if duplicates == "sum":
+                    vals = np.add.reduceat(rs, starts)
+                elif duplicates == "mean":
+                    vals = np.add.reduceat(rs, starts) / np.diff(np.append(starts, n))
+                elif duplicates == "max":
+                    vals = np.maximum.reduceat(rs, starts)
+                elif duplicates == "first":
+                    vals = rs[starts]
+                else:  # last
+                    vals = rs[np.append(starts[1:], n) - 1]
+                del rs
             ts = None
             if t is not None:
                 tt = t[order]
                 ts = tt[starts] if duplicates == "first" else np.maximum.reduceat(tt, starts)
-            uk, ik = u[order][starts], i[order][starts]
+                del tt
+            key_u = key_s[starts]
         else:
-            vals, ts, uk, ik = r[order], (t[order] if t is not None else None), u[order], i[order]
-        mat = sp.csr_matrix((vals.astype(np.float32), (uk, ik)), shape=(nu, ni))
-        tmat = sp.csr_matrix((ts, (uk, ik)), shape=(nu, ni)) if ts is not None else None
-        # explicit zeros survive csr construction from coo; keep tmat aligned
+            vals = np.ones(n, np.float32) if r is None else r[order]
+            ts = t[order] if t is not None else None
+            key_u = key_s
+        del order, key_s
+        # key_u is sorted user-major, item-minor and unique: build canonical CSR directly
+        uk = key_u // ni if ni else key_u
+        ik = key_u - uk * ni
+        idx_t = np.int32 if max(ni, len(key_u)) < 2**31 - 1 else np.int64
+        indptr = np.zeros(nu + 1, dtype=idx_t)
+        np.cumsum(np.bincount(uk, minlength=nu), out=indptr[1:])
+        ik = ik.astype(idx_t)
+        del uk, key_u
+        mat = sp.csr_matrix((np.asarray(vals, dtype=np.float32), ik, indptr), shape=(nu, ni))
+        mat.has_canonical_format = True
+        tmat = None
+        if ts is not None:
+            tmat = sp.csr_matrix((np.asarray(ts, dtype=np.float64), ik, indptr), shape=(nu, ni))
+            tmat.has_canonical_format = True
+        # explicit zeros are kept (a rating of 0 is a rating); tmat shares mat's structure
         return cls(mat, user_map, item_map, tmat)
 
     @classmethod
@@ -334,6 +353,41 @@ class Interactions:
         if ts is not None and not (np.array_equal(m.indptr, ts.indptr) and np.array_equal(m.indices, ts.indices)):
             ts = None
         return Interactions(m, self.users, self.items, ts)
+
+
+def _sort_pairs(u: np.ndarray, i: np.ndarray, n_items: int, t: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Order of rows sorted by (user, item[, timestamp]), ties by row order, and the sorted keys
+    ``user * n_items + item``.
+
+    The key and the row's position (or its rank in time) are packed into one int64 and sorted with
+    ``np.sort`` — several times faster than ``np.argsort``/``np.lexsort`` at millions of rows (SIMD
+    sorting), and stable by construction. Falls back to ``lexsort`` when they do not fit in 63 bits.
+    """
+    n = len(u)
+    key = u * n_items + i
+    if n == 0:
+        return np.zeros(0, np.int64), key
+    pos_bits = max(int(n - 1).bit_length(), 1)
+    key_bits = max(int(key.max()).bit_length(), 1)
+    if key_bits + pos_bits <= 63:
+        if t is None:
+            tie, back = np.arange(n, dtype=np.int64), None
+        else:
+            back = np.argsort(t, kind="stable")  # rank in time, ties by row order
+            tie = np.empty(n, dtype=np.int64)
+            tie[back] = np.arange(n, dtype=np.int64)
+        packed = key << pos_bits
+        del key
+        packed |= tie
+        del tie
+        packed.sort()
+        order = packed & ((1 << pos_bits) - 1)
+        packed >>= pos_bits
+        if back is not None:
+            order = back[order]
+        return order, packed
+    order = np.argsort(key, kind="stable") if t is None else np.lexsort((t, key))
+    return order, key[order]
 
 
 def _timestamps_to_float(ts: Any, source: str) -> np.ndarray:
