@@ -406,8 +406,9 @@ class SASRec(Recommender):
     def _map_history(self, items: Any, unknown: str) -> np.ndarray:
         if unknown not in ("skip", "raise"):
             raise ValueError(f"unknown must be 'skip' or 'raise', got {unknown!r}")
-        if isinstance(items, (str, bytes)) or np.ndim(items) != 1:
-            raise ValueError(f"a history must be a 1-D list of item ids, got {items!r}")
+        if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+            raise ValueError(f"a history must be a list of item ids, got {items!r}")
+        items = list(items)
         if len(items) == 0:
             return np.empty(0, np.int64)
         idx = self.items_.index(list(items), missing="mask")
@@ -451,16 +452,22 @@ class SASRec(Recommender):
         return self._to_external(out_idx, out_sc)
 
     def recommend_for_history(self, items: Sequence[Any], k: int = 10, filter_seen: bool = True,
-                              candidates: Sequence[Any] | None = None,
-                              unknown: Literal["skip", "raise"] = "skip") -> tuple[np.ndarray, np.ndarray]:
+                              unknown: Literal["skip", "raise"] = "skip",
+                              candidates: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` next items after the history ``items`` (external ids, oldest first) — for any
         user, including one never seen in training: the model reads the history in context, with
         no parameter update. History items are excluded when ``filter_seen``; ``candidates``
         restricts the ranking. Item ids unknown to the model are skipped with a warning
         (``unknown="skip"``) or raise :class:`UnknownIdError` (``unknown="raise"``). Only the last
         ``max_len`` items are read. An empty history is answered by training popularity.
-        Returns 1-D ``(ids, scores)``, best first.
+        Returns 1-D ``(ids, scores)``, best first; ``items`` may also be a list of histories
+        (list of lists), giving 2-D arrays as :meth:`recommend_for_histories` does.
         """
+        if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+            raise ValueError(f"items must be a list of item ids (or a list of such lists), got {items!r}")
+        items = list(items)
+        if items and all(isinstance(h, (list, tuple, np.ndarray)) for h in items):
+            return self.recommend_for_histories(items, k, filter_seen, candidates, unknown)
         ids, sc = self.recommend_for_histories([items], k, filter_seen, candidates, unknown)
         return ids[0], sc[0]
 

@@ -1,0 +1,268 @@
+"""Sequential (next-item) recommendation on amazon-games, leave-last-out.
+
+    .venv/bin/python benchmarks/sequential.py [--quick] [--epochs N] [--json PATH]
+
+Protocol (Kang & McAuley 2018): each user's last item is the test item, the one before it the
+validation item. SASRec variants train on seq[:-2] with early stopping on the validation item
+(full-ranking NDCG@10 over ≤ 5,000 users) and are tested on seq[-1] read after seq[:-1] (the
+history including the validation item). Models without validation (Popularity, ItemTransitions,
+Item2Vec) train on seq[:-1]. Metrics at 10:
+
+* full ranking: rank of the test item among all items not in the user's history seq[:-1]
+  (the test item itself is kept even when it repeats a history item);
+* sampled: rank among 100 items drawn uniformly from those the user never touched (the paper's
+  protocol; same negatives for every model). Ties count against the test item.
+
+In-context curve: 10% of users are held out of training entirely; a SASRec trained on the rest
+then scores each user's test item seq[-1] from the n most recent items before it (n = 1, 2, 5,
+10, all), for the unseen users and for as many seen users. A second curve follows unseen users as
+they arrive: their first n items → item n+1.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from tastebud.data.sequences import Sequences  # noqa: E402
+from tastebud.models.baseline import Popularity  # noqa: E402
+
+K = 10
+N_NEG = 100
+
+
+def data_path() -> Path:
+    root = os.environ.get("TASTEBUD_DATA", "/work/shared/data")
+    p = Path(root) / "amazon-games" / "sequences.txt"
+    if not p.exists():
+        sys.exit(f"amazon-games not found at {p}; set TASTEBUD_DATA")
+    return p
+
+
+# ---------------------------------------------------------------------------- scoring adapters
+def history_scores(model, histories: list[np.ndarray], items_ids: np.ndarray) -> np.ndarray:
+    """Scores (n, n_items_dataset) for histories of dataset item indices; -inf for items the model lacks."""
+    ext = [items_ids[h].tolist() for h in histories]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if hasattr(model, "history_scores"):  # SASRec
+            S = model.history_scores(ext)
+        elif hasattr(model, "_map_histories"):  # tastebud HistoryRecommender (transitions, item2vec)
+            ip, ind = model._map_histories(ext, "skip")
+            S = np.asarray(model._history_scores(ip, ind), dtype=np.float32)
+        else:  # Popularity
+            S = np.asarray(model._popularity_scores(len(ext)), dtype=np.float32)
+    col = model.items_.index(items_ids, missing="mask")
+    out = np.full((len(histories), len(items_ids)), -np.inf, dtype=np.float32)
+    ok = col >= 0
+    out[:, ok] = S[:, col[ok]]
+    return out
+
+
+def evaluate(model, histories: list[np.ndarray], targets: np.ndarray, negs: np.ndarray | None,
+             items_ids: np.ndarray, batch: int = 2048) -> dict[str, float]:
+    """Full-ranking and (if ``negs``) sampled HR@10 / NDCG@10 of ``targets`` after ``histories``."""
+    full_rank = np.empty(len(targets), dtype=np.int64)
+    samp_rank = np.empty(len(targets), dtype=np.int64)
+    for s in range(0, len(targets), batch):
+        hb, tb = histories[s:s + batch], targets[s:s + batch]
+        S = history_scores(model, hb, items_ids)
+        rows = np.arange(len(hb))
+        pos = S[rows, tb].copy()
+        if negs is not None:
+            samp_rank[s:s + batch] = (S[rows[:, None], negs[s:s + batch]] >= pos[:, None]).sum(1)
+        r = np.repeat(rows, [len(h) for h in hb])
+        if len(r):
+            S[r, np.concatenate(hb)] = -np.inf
+        S[rows, tb] = -np.inf  # the target itself is not counted against itself
+        full_rank[s:s + batch] = (S >= pos[:, None]).sum(1)
+    out = {}
+    for name, rank in (("full", full_rank), ("sampled", samp_rank if negs is not None else None)):
+        if rank is None:
+            continue
+        hit = rank < K
+        out[f"{name}_hr@10"] = float(hit.mean())
+        out[f"{name}_ndcg@10"] = float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+    return out
+
+
+def sample_negatives(seqs: Sequences, users: np.ndarray, n_items: int, seed: int = 42) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(users), N_NEG), dtype=np.int64)
+    for j, u in enumerate(users):
+        own = set(seqs.sequence(u).tolist())
+        got: list[int] = []
+        while len(got) < N_NEG:
+            for c in rng.integers(0, n_items, size=2 * N_NEG).tolist():
+                if c not in own:
+                    got.append(c)
+                    own.add(c)  # distinct negatives
+                    if len(got) == N_NEG:
+                        break
+        out[j] = got
+    return out
+
+
+def n_params(model) -> int | str:
+    if hasattr(model, "n_parameters"):
+        return model.n_parameters()
+    if hasattr(model, "item_vectors_") and hasattr(model, "context_vectors_"):
+        return int(model.item_vectors_.size + model.context_vectors_.size)
+    if type(model).__name__ == "ItemTransitions" and hasattr(model, "transitions_"):
+        return f"{model.transitions_.nnz} nnz"
+    return "-"
+
+
+# ---------------------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a subset of users and models, few epochs (< 5 min)")
+    ap.add_argument("--epochs", type=int, default=None, help="max SASRec epochs (default 20, quick 3)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: TASTEBUD_NUM_THREADS or all)")
+    ap.add_argument("--no-incontext", action="store_true", help="skip the in-context (unseen users) curve")
+    ap.add_argument("--json", type=str, default=None)
+    args = ap.parse_args()
+    epochs = args.epochs or (3 if args.quick else 20)
+
+    from tastebud.models.sasrec import SASRec
+
+    seqs = Sequences.from_file(data_path())
+    if args.quick:
+        keep = np.sort(np.random.default_rng(0).choice(seqs.n_users, 8000, replace=False))
+        seqs = seqs.subset_users(keep)
+    n_items = seqs.n_items
+    items_ids = seqs.items.ids
+    lens = seqs.lengths()
+    eval_users = np.flatnonzero(lens >= 3)
+    print(f"amazon-games: {seqs.n_users} users, {n_items} items, {seqs.n_interactions} interactions; "
+          f"{len(eval_users)} test users; SASRec epochs ≤ {epochs}", flush=True)
+
+    train2 = seqs.truncate(2)  # SASRec training sequences
+    train1 = seqs.truncate(1)  # baselines (train + valid)
+    valid = {seqs.users.ids[u]: items_ids[seqs.sequence(u)[-2]] for u in eval_users}
+    test_hist = [seqs.sequence(u)[:-1] for u in eval_users]
+    test_tgt = np.array([seqs.sequence(u)[-1] for u in eval_users])
+    negs = sample_negatives(seqs, eval_users, n_items)
+
+    sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=0.5, lr=1e-3, epochs=epochs, patience=3,
+               batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
+    E = 12
+    models: list[tuple[str, object, str]] = [("Popularity", Popularity(), "train1")]
+    try:
+        from tastebud.models.transitions import ItemTransitions
+
+        models.append(("ItemTransitions", ItemTransitions(), "train1"))
+    except ImportError as e:
+        print(f"(ItemTransitions unavailable: {e})")
+    try:
+        from tastebud.models.item2vec import Item2Vec
+
+        models.append(("Item2Vec", Item2Vec(dim=64, epochs=5, num_threads=args.threads), "train1"))
+    except ImportError as e:
+        print(f"(Item2Vec unavailable: {e})")
+    models.append(("SASRec", SASRec(**sas), "train2"))
+    models.append((f"SASRec factorized E={E}", SASRec(**sas, embedding_dim=E), "train2"))
+    if not args.quick:
+        models.append(("SASRec shared layers", SASRec(**sas, share_layers=True), "train2"))
+    models.append((f"SASRec ALBERT (E={E} + shared)", SASRec(**sas, embedding_dim=E, share_layers=True), "train2"))
+
+    rows = []
+    for name, model, which in models:
+        t0 = time.perf_counter()
+        if which == "train1":
+            model.fit(train1 if not isinstance(model, Popularity) else train1.to_frame())
+        else:
+            model.fit(train2, valid=valid)
+        secs = time.perf_counter() - t0
+        res = evaluate(model, test_hist, test_tgt, negs, items_ids)
+        row = {"model": name, "train_s": round(secs, 1), "params": n_params(model), **res}
+        if hasattr(model, "history_"):
+            row["epochs_run"] = len(model.history_)
+            row["best_epoch"] = model.best_epoch_
+            row["s_per_epoch"] = round(float(np.mean([r["seconds"] for r in model.history_])), 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    print()
+    hdr = f"{'model':34s} {'full HR@10':>10s} {'full NDCG':>10s} {'samp HR@10':>10s} {'samp NDCG':>10s} {'train s':>8s} {'params':>12s}"
+    print(hdr)
+    for r in rows:
+        print(f"{r['model']:34s} {r['full_hr@10']:10.4f} {r['full_ndcg@10']:10.4f} {r['sampled_hr@10']:10.4f} "
+              f"{r['sampled_ndcg@10']:10.4f} {r['train_s']:8.1f} {str(r['params']):>12s}")
+    base = next((r for r in rows if r["model"] == "SASRec"), None)
+    albert = next((r for r in rows if r["model"].startswith("SASRec ALBERT")), None)
+    summary = {}
+    if base and albert:
+        summary = {"param_ratio": base["params"] / albert["params"],
+                   "full_ndcg_ratio": albert["full_ndcg@10"] / base["full_ndcg@10"],
+                   "sampled_ndcg_ratio": albert["sampled_ndcg@10"] / base["sampled_ndcg@10"]}
+        print(f"ALBERT vs SASRec: {summary['param_ratio']:.2f}x fewer parameters; NDCG@10 ratio full "
+              f"{summary['full_ndcg_ratio']:.3f}, sampled {summary['sampled_ndcg_ratio']:.3f}")
+    print("paper (SASRec, Games, sampled): HR@10 0.741, NDCG@10 0.536")
+
+    curve = {}
+    if not args.no_incontext:
+        curve = incontext(seqs, sas, items_ids, negs, eval_users)
+
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"epochs": epochs, "quick": args.quick, "rows": rows,
+                                               "albert_vs_sasrec": summary, "incontext": curve}, indent=1))
+
+
+def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.ndarray, eval_users: np.ndarray) -> dict:
+    from tastebud.models.sasrec import SASRec
+
+    rng = np.random.default_rng(1)
+    held = np.zeros(seqs.n_users, dtype=bool)
+    held[rng.choice(seqs.n_users, seqs.n_users // 10, replace=False)] = True
+    train_users = np.flatnonzero(~held)
+    sub = seqs.subset_users(train_users)
+    lens = sub.lengths()
+    valid = {sub.users.ids[u]: items_ids[sub.sequence(u)[-2]] for u in range(sub.n_users) if lens[u] >= 3}
+    model = SASRec(**sas)
+    t0 = time.perf_counter()
+    model.fit(sub.truncate(2), valid=valid)
+    print(f"\nin-context model trained on {len(train_users)} users in {time.perf_counter() - t0:.0f} s "
+          f"({len(model.history_)} epochs)", flush=True)
+    pos_of = {u: j for j, u in enumerate(eval_users)}
+    unseen = np.array([u for u in eval_users if held[u]])
+    seen = rng.choice(np.array([u for u in eval_users if not held[u]]), len(unseen), replace=False)
+    out: dict = {"n_unseen": int(len(unseen)), "n_seen": int(len(seen)), "recent": {}, "first_n": {}}
+    print(f"{'history (most recent n)':24s} {'seen NDCG':>10s} {'unseen NDCG':>11s} {'ratio':>6s} "
+          f"{'seen sNDCG':>10s} {'unseen sNDCG':>12s}")
+    for n in (1, 2, 5, 10, "all"):
+        res = {}
+        for grp, users in (("seen", seen), ("unseen", unseen)):
+            hist = [seqs.sequence(u)[:-1] if n == "all" else seqs.sequence(u)[:-1][-n:] for u in users]
+            tgt = np.array([seqs.sequence(u)[-1] for u in users])
+            negs = negs_all[[pos_of[u] for u in users]]
+            res[grp] = evaluate(model, hist, tgt, negs, items_ids)
+        out["recent"][str(n)] = res
+        print(f"{str(n):24s} {res['seen']['full_ndcg@10']:10.4f} {res['unseen']['full_ndcg@10']:11.4f} "
+              f"{res['unseen']['full_ndcg@10'] / max(res['seen']['full_ndcg@10'], 1e-12):6.3f} "
+              f"{res['seen']['sampled_ndcg@10']:10.4f} {res['unseen']['sampled_ndcg@10']:12.4f}", flush=True)
+    print(f"\n{'unseen: first n → item n+1':28s} {'users':>6s} {'full HR':>8s} {'full NDCG':>10s} {'samp NDCG':>10s}")
+    for n in (1, 2, 5, 10):
+        users = np.array([u for u in unseen if seqs.lengths()[u] > n])
+        hist = [seqs.sequence(u)[:n] for u in users]
+        tgt = np.array([seqs.sequence(u)[n] for u in users])
+        negs = negs_all[[pos_of[u] for u in users]]
+        r = evaluate(model, hist, tgt, negs, items_ids)
+        out["first_n"][str(n)] = {"users": int(len(users)), **r}
+        print(f"{n:<28d} {len(users):6d} {r['full_hr@10']:8.4f} {r['full_ndcg@10']:10.4f} {r['sampled_ndcg@10']:10.4f}", flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    main()
