@@ -120,8 +120,7 @@ class Interactions:
             raise ValueError(f"duplicates must be one of sum, mean, max, first, last, raise; got {duplicates!r}")
         nu, ni = len(user_map), len(item_map)
         n = len(u)
-        order, key_s = _sort_pairs(np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64), ni,
-                                   t if duplicates in ("first", "last") else None)
+        order, key_s = _sort_pairs(np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64), ni)
         first = np.ones(n, dtype=bool)  # first entry of each (user, item) group
         if n > 1:
             np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
@@ -134,6 +133,8 @@ class Interactions:
                 )
             starts = np.flatnonzero(first)
             del first
+            if t is not None and duplicates in ("first", "last"):
+                _order_groups_by_time(order, starts, t)
             if r is None:  # implicit: every row is 1.0
                 counts = np.diff(np.append(starts, n))
                 vals = {"sum": counts, "mean": None, "max": None, "first": None, "last": None}[duplicates]
@@ -355,7 +356,23 @@ class Interactions:
         return Interactions(m, self.users, self.items, ts)
 
 
-def _sort_pairs(u: np.ndarray, i: np.ndarray, n_items: int, t: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _order_groups_by_time(order: np.ndarray, starts: np.ndarray, t: np.ndarray) -> None:
+    """In place: within each group of ``order`` (delimited by ``starts``) that has more than one row,
+    sort the rows by (timestamp, row). Only duplicate groups are touched (usually a small share)."""
+    n = len(order)
+    sizes = np.diff(np.append(starts, n))
+    multi = np.flatnonzero(sizes > 1)
+    if not len(multi):
+        return
+    ms = sizes[multi]
+    offs = np.arange(int(ms.sum())) - np.repeat(np.cumsum(ms) - ms, ms)
+    sel = np.repeat(starts[multi], ms) + offs
+    sub = order[sel]
+    o2 = np.lexsort((sub, t[sub], np.repeat(multi, ms)))
+    order[sel] = sub[o2]
+
+
+def _sort_pairs(u: np.ndarray, i: np.ndarray, n_items: int, t: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Order of rows sorted by (user, item[, timestamp]), ties by row order, and the sorted keys
     ``user * n_items + item``.
 
