@@ -135,11 +135,13 @@ def sort_sequences(ptr, data, n):
 
 
 @njit(cache=True)
-def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_par, n_link, i_head, ibase, prev):
-    """Insert the paths (ascending local ids, root first) into a tree rooted at node ``root``
-    (nodes allocated from ``root + 1``); paths are visited in lexicographic order so that a
-    path shares exactly its common prefix with the previous one (no child lookups).
-    Returns ``(next free node, is_single_path)``."""
+def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_src, n_dep, n_link, i_head, ibase, prev):
+    """Insert the paths ``data[ptr[s]:ptr[s+1]]`` (ascending local ids, root first) into a tree
+    rooted at node ``root`` (nodes allocated from ``root + 1``). Paths are visited in
+    lexicographic order, so a path shares exactly its common prefix with the previous one (no
+    child lookups). A node at depth d created by path s remembers ``n_src = ptr[s] + d``: its
+    ancestors' items are the contiguous slice ``data[n_src - d : n_src]``, which mining reads
+    instead of chasing parent pointers. Returns ``(next free node, is_single_path)``."""
     order = sort_sequences(ptr, data, npaths)
     nn = root + 1
     plen = 0  # length of the previous path
@@ -151,7 +153,6 @@ def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_par, n_link, i_he
         if L == 0:
             continue
         c = cnt[s]
-        # common prefix with the previous path
         l = 0
         while l < L and l < plen and n_item[prev[l]] == data[lo + l]:
             l += 1
@@ -159,13 +160,12 @@ def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_par, n_link, i_he
             n_cnt[prev[d]] += c
         if l < L and l < plen:
             single = False  # the node at depth l - 1 (or the root) gets a second child
-        elif l < L and l == 0 and plen > 0:
-            single = False
         for d in range(l, L):
             it = data[lo + d]
             n_item[nn] = it
             n_cnt[nn] = c
-            n_par[nn] = root if d == 0 else prev[d - 1]
+            n_src[nn] = lo + d
+            n_dep[nn] = d
             n_link[nn] = i_head[ibase + it]
             i_head[ibase + it] = nn
             prev[d] = nn
@@ -200,11 +200,16 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     if n_freq == 0:
         return t_parent[:1], t_item[:1], t_count[:1], t_first[:1], t_nchild[:1], 1
 
+    # ---- path data arena: the initial baskets, then each conditional base above its parent's
+    nnz = indptr[-1]
+    dat = np.empty(max(4096, 2 * nnz + 16), dtype=np.int32)
+    dat[:nnz] = ranks
     # ---- node arena
-    cap_n = max(64, indptr[-1] + 2)
+    cap_n = max(64, nnz + 2)
     n_item = np.empty(cap_n, dtype=np.int32)  # local item id in its tree
     n_cnt = np.empty(cap_n, dtype=np.int64)
-    n_par = np.empty(cap_n, dtype=np.int32)
+    n_src = np.empty(cap_n, dtype=np.int64)  # position of the node's item in dat
+    n_dep = np.empty(cap_n, dtype=np.int32)  # depth (0 = child of the root)
     n_link = np.empty(cap_n, dtype=np.int32)
     # ---- item arena (per tree: local items)
     cap_i = max(64, 4 * n_freq)
@@ -214,22 +219,20 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     i_trie = np.empty(cap_i, dtype=np.int64)  # trie node of prefix ∪ {item}
     # ---- frames (depth <= n_freq + 1)
     depth_cap = n_freq + 2
-    f_nbase = np.empty(depth_cap, dtype=np.int64)
     f_ibase = np.empty(depth_cap, dtype=np.int64)
     f_next = np.empty(depth_cap, dtype=np.int64)
     f_len = np.empty(depth_cap, dtype=np.int64)  # length of the itemsets of this frame's items
     f_path = np.zeros(depth_cap, dtype=np.bool_)
     f_ntop = np.empty(depth_cap, dtype=np.int64)
     f_itop = np.empty(depth_cap, dtype=np.int64)
+    f_dtop = np.empty(depth_cap, dtype=np.int64)
 
     # scratch for conditional counting (indexed by parent-local item)
     ccount = np.zeros(n_freq, dtype=np.int64)
     cmap = np.full(n_freq, -1, dtype=np.int32)
     prev = np.empty(n_freq + 1, dtype=np.int64)
-    # scratch for the paths of a conditional pattern base
     pb_ptr = np.empty(1024, dtype=np.int64)
     pb_cnt = np.empty(1024, dtype=np.int64)
-    pb_data = np.empty(4096, dtype=np.int32)
 
     # ---- build the initial tree (frame 0)
     m = n_freq
@@ -237,14 +240,9 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         i_rank[r] = r
         i_head[r] = -1
         i_cnt[r] = freq_counts[r]
-    n_item[0] = -1
-    n_cnt[0] = n_baskets
-    n_par[0] = -1
-    n_link[0] = -1
     nb = indptr.shape[0] - 1
     ones = np.ones(nb, dtype=np.int64)
-    nn, single = _build_tree(indptr, ranks, ones, nb, 0, n_item, n_cnt, n_par, n_link, i_head, 0, prev)
-    # emit the single items
+    nn, single = _build_tree(indptr, dat, ones, nb, 0, n_item, n_cnt, n_src, n_dep, n_link, i_head, 0, prev)
     for r in range(m):
         t_parent[n_t] = 0
         t_item[n_t] = r
@@ -255,13 +253,13 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         n_t += 1
     t_nchild[0] = m
     sp = 0
-    f_nbase[0] = 0
     f_ibase[0] = 0
     f_next[0] = m - 1
     f_len[0] = 1
     f_path[0] = single  # a path: local item r sits at depth r; counts in i_cnt
     f_ntop[0] = nn
     f_itop[0] = m
+    f_dtop[0] = nnz
 
     while sp >= 0:
         j = f_next[sp]
@@ -272,21 +270,25 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         if j == 0:
             continue
         ib = f_ibase[sp]
-        nbase = f_nbase[sp]
         ntop = f_ntop[sp]
         itop = f_itop[sp]
+        dtop = f_dtop[sp]
         parent_t = i_trie[ib + j]
+        npaths = 0
+        tot = 0
         if f_path[sp]:
             newm = j  # child frame: items 0..j-1 of this path, all with the count of item j
         else:
-            # ---- conditional counts of the items above the nodes of j
+            # ---- conditional counts: the items above every node of j (contiguous slices)
             nd = i_head[ib + j]
             while nd >= 0:
                 c = n_cnt[nd]
-                a = n_par[nd]
-                while a != nbase:
-                    ccount[n_item[a]] += c
-                    a = n_par[a]
+                e = n_src[nd]
+                d = n_dep[nd]
+                for p in range(e - d, e):
+                    ccount[dat[p]] += c
+                tot += d
+                npaths += 1
                 nd = n_link[nd]
             newm = 0
             for q in range(j):
@@ -326,13 +328,13 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
                 t_nchild[n_t] = 0
                 n_t += 1
             sp += 1
-            f_nbase[sp] = ntop
             f_ibase[sp] = itop
             f_next[sp] = newm - 1
             f_len[sp] = f_len[sp - 1] + 1
             f_path[sp] = True
             f_ntop[sp] = ntop
             f_itop[sp] = itop + newm
+            f_dtop[sp] = dtop
             continue
         for q in range(j):
             k = cmap[q]
@@ -351,53 +353,46 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         child_len = f_len[sp] + 1
         if child_len >= max_len:
             continue  # the child's items are emitted; nothing deeper is needed
-        # ---- collect the conditional pattern base (paths of frequent items, root first)
-        npaths = 0
-        tot = 0
+        # ---- the conditional pattern base: frequent items of each path, written above dtop
+        if dtop + tot > dat.shape[0]:
+            dat = _grow_i32(dat, dtop + tot)
+        if npaths + 1 > pb_ptr.shape[0]:
+            pb_ptr = _grow_i64(pb_ptr, npaths + 1)
+            pb_cnt = _grow_i64(pb_cnt, npaths + 1)
+        w = dtop
+        q = 0
         nd = i_head[ib + j]
         while nd >= 0:
-            if npaths + 2 > pb_ptr.shape[0]:
-                pb_ptr = _grow_i64(pb_ptr, npaths + 2)
-                pb_cnt = _grow_i64(pb_cnt, npaths + 2)
-            if tot + j > pb_data.shape[0]:
-                pb_data = _grow_i32(pb_data, tot + j)
-            pb_ptr[npaths] = tot
-            L = 0
-            a = n_par[nd]
-            while a != nbase:
-                k = cmap[n_item[a]]
+            pb_ptr[q] = w
+            pb_cnt[q] = n_cnt[nd]
+            e = n_src[nd]
+            for p in range(e - n_dep[nd], e):
+                k = cmap[dat[p]]
                 if k >= 0:
-                    prev[L] = k
-                    L += 1
-                a = n_par[a]
-            for p in range(L):
-                pb_data[tot + p] = prev[L - 1 - p]
-            tot += L
-            pb_cnt[npaths] = n_cnt[nd]
-            npaths += 1
+                    dat[w] = k
+                    w += 1
+            q += 1
             nd = n_link[nd]
-        pb_ptr[npaths] = tot
-        # ---- build the conditional tree above the current arena top
+        pb_ptr[npaths] = w
+        # ---- build the conditional tree above the current node arena top
         croot = ntop
-        if croot + tot + 1 > n_item.shape[0]:
-            n_item = _grow_i32(n_item, croot + tot + 1)
-            n_cnt = _grow_i64(n_cnt, croot + tot + 1)
-            n_par = _grow_i32(n_par, croot + tot + 1)
-            n_link = _grow_i32(n_link, croot + tot + 1)
-        n_item[croot] = -1
-        n_cnt[croot] = 0
-        n_par[croot] = -1
-        n_link[croot] = -1
-        cn, csingle = _build_tree(pb_ptr, pb_data, pb_cnt, npaths, croot, n_item, n_cnt, n_par, n_link,
+        need = croot + (w - dtop) + 1
+        if need > n_item.shape[0]:
+            n_item = _grow_i32(n_item, need)
+            n_cnt = _grow_i64(n_cnt, need)
+            n_src = _grow_i64(n_src, need)
+            n_dep = _grow_i32(n_dep, need)
+            n_link = _grow_i32(n_link, need)
+        cn, csingle = _build_tree(pb_ptr, dat, pb_cnt, npaths, croot, n_item, n_cnt, n_src, n_dep, n_link,
                                   i_head, itop, prev)
         sp += 1
-        f_nbase[sp] = croot
         f_ibase[sp] = itop
         f_next[sp] = newm - 1
         f_len[sp] = child_len
         f_path[sp] = csingle
         f_ntop[sp] = cn
         f_itop[sp] = itop + newm
+        f_dtop[sp] = w
     return t_parent[:n_t], t_item[:n_t], t_count[:n_t], t_first[:n_t], t_nchild[:n_t], n_t
 
 
