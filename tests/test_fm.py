@@ -421,3 +421,44 @@ def test_batched_feature_update_equals_sequential_coordinate_updates(use_w):
     np.testing.assert_allclose(Vb, Va, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(Qb, Qa, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(eb, ea, rtol=1e-9, atol=1e-10)
+
+
+def test_block_update_is_the_exact_block_minimiser_and_sampler_moments():
+    # ALS block update of (w_j, v_j) equals the ridge solution over that block with everything else fixed
+    X, _, _, _, rng = random_problem(n=70, p=7, k=3, density=0.5, seed=17)
+    n, p = X.shape
+    k = 3
+    y = rng.normal(size=n)
+    C = X.tocsc()
+    C.sort_indices()
+    cptr, crow, cval = C.indptr.astype(np.int64), C.indices.astype(np.int32), C.data
+    w = rng.normal(size=p)
+    V = rng.normal(scale=0.5, size=(p, k))
+    Q = np.zeros((n, k))
+    K.fm_q(X.indptr, X.indices, X.data, V, Q)
+    e = y - fast_predict(X, 0.0, w, V)
+    lam_w, lam_v = 0.3, np.array([0.5, 0.7, 0.9])
+    groups = np.zeros(p, dtype=np.int64)
+    j = 2
+    xj = X[:, j].toarray().ravel()
+    Hm = np.column_stack([xj] + [xj * (Q[:, f] - V[j, f] * xj) for f in range(k)])
+    r_other = y - (fast_predict(X, 0.0, w, V) - Hm @ np.r_[w[j], V[j]])
+    expect = np.linalg.solve(Hm.T @ Hm + np.diag(np.r_[lam_w, lam_v]), Hm.T @ r_other)
+    before = float(e @ e + lam_w * w[j] ** 2 + (lam_v * V[j] ** 2).sum())
+    bufs = (np.zeros(k + 1), np.zeros(k + 1), np.zeros((k + 1, k + 1)), np.zeros(k + 1), np.zeros((3, k + 1, k + 1)))
+    K.update_feature_joint(j, cptr, crow, cval, w, V, Q, e, 1.0, lam_w, 0.0, lam_v, np.zeros(k), True, False, *bufs)
+    np.testing.assert_allclose(np.r_[w[j], V[j]], expect, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(e, y - fast_predict(X, 0.0, w, V), atol=1e-10)
+    after = float(e @ e + lam_w * w[j] ** 2 + (lam_v * V[j] ** 2).sum())
+    assert after <= before + 1e-12
+    # the sampler's draws have that mean and covariance (P⁻¹) when repeated from the same state
+    K.seed_numba(3)
+    P = Hm.T @ Hm + np.diag(np.r_[lam_w, lam_v])
+    draws = []
+    for _ in range(4000):
+        w2, V2, Q2, e2 = w.copy(), V.copy(), Q.copy(), e.copy()
+        K.update_feature_joint(j, cptr, crow, cval, w2, V2, Q2, e2, 1.0, lam_w, 0.0, lam_v, np.zeros(k), True, True, *bufs)
+        draws.append(np.r_[w2[j], V2[j]])
+    draws = np.array(draws)
+    np.testing.assert_allclose(draws.mean(0), expect, atol=4 * np.sqrt(np.diag(np.linalg.inv(P)).max() / 4000) + 1e-3)
+    np.testing.assert_allclose(np.cov(draws.T), np.linalg.inv(P), atol=0.15 * np.abs(np.linalg.inv(P)).max())

@@ -342,8 +342,96 @@ def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, m
 
 
 @njit(cache=True, fastmath=False)
+def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
+                         h, s, H, d, buf):  # pragma: no cover - compiled
+    """Block update of (w_j, v_{j,1..k}) jointly: ŷ is linear in them, so their joint conditional
+    is Gaussian with precision P = αH + diag(λ) and mean P⁻¹(α(Hθ + s) + λμ). ALS takes the mean
+    (exact minimiser over the block), MCMC draws mean + L⁻ᵀz with P = LLᵀ. ``buf``: scratch of
+    shape (3, k+1, k+1)."""
+    k = V.shape[1]
+    m = k + 1
+    a0 = 0 if use_w else 1
+    for a in range(m):
+        s[a] = 0.0
+        for b in range(m):
+            H[a, b] = 0.0
+    for p in range(cptr[j], cptr[j + 1]):
+        r = crow[p]
+        x = cval[p]
+        er = e[r]
+        h[0] = x
+        for f in range(k):
+            h[f + 1] = x * (Q[r, f] - V[j, f] * x)
+        for a in range(a0, m):
+            ha = h[a]
+            s[a] += er * ha
+            for b in range(a0, a + 1):
+                H[a, b] += ha * h[b]
+    mm = m - a0
+    P = buf[0]
+    L = buf[1]
+    rhs = buf[2, 0]
+    theta = buf[2, 1]
+    y = buf[2, 2]
+    x = buf[2, 3]
+    for a in range(a0, m):
+        theta[a - a0] = w[j] if a == 0 else V[j, a - 1]
+    for a in range(a0, m):
+        lam = lam_w if a == 0 else lam_v[a - 1]
+        mu = mu_w if a == 0 else mu_v[a - 1]
+        acc = s[a]
+        for b in range(a0, m):
+            hab = H[a, b] if b <= a else H[b, a]
+            P[a - a0, b - a0] = alpha * hab
+            acc += hab * theta[b - a0]
+        P[a - a0, a - a0] += lam
+        rhs[a - a0] = alpha * acc + lam * mu
+    # Cholesky P = LLᵀ (P is symmetric positive definite when every λ > 0)
+    for a in range(mm):
+        for b in range(a + 1):
+            t = P[a, b]
+            for c in range(b):
+                t -= L[a, c] * L[b, c]
+            if a == b:
+                if t <= 0.0:
+                    return  # singular block (a feature without data and no prior): leave it
+                L[a, a] = np.sqrt(t)
+            else:
+                L[a, b] = t / L[b, b]
+    # solve L y = rhs, Lᵀ x = y
+    for a in range(mm):
+        t = rhs[a]
+        for b in range(a):
+            t -= L[a, b] * y[b]
+        y[a] = t / L[a, a]
+    if sample:
+        for a in range(mm):
+            y[a] += np.random.standard_normal()
+    for a in range(mm - 1, -1, -1):
+        t = y[a]
+        for b in range(a + 1, mm):
+            t -= L[b, a] * x[b]
+        x[a] = t / L[a, a]
+    d[0] = 0.0
+    for a in range(a0, m):
+        d[a] = x[a - a0] - theta[a - a0]
+        if a == 0:
+            w[j] = x[a - a0]
+        else:
+            V[j, a - 1] = x[a - a0]
+    for p in range(cptr[j], cptr[j + 1]):
+        r = crow[p]
+        xv = cval[p]
+        de = d[0] * xv if use_w else 0.0
+        for f in range(k):
+            de += d[f + 1] * xv * (Q[r, f] - (V[j, f] - d[f + 1]) * xv)
+            Q[r, f] += d[f + 1] * xv
+        e[r] -= de
+
+
+@njit(cache=True, fastmath=False)
 def cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, reg_w0, lam_w, lam_v, mu_w, mu_v,
-             use_w0, use_w, sample, gram_min=256):  # pragma: no cover - compiled
+             use_w0, use_w, sample, gram_min=256, joint=False):  # pragma: no cover - compiled
     """One sweep: w₀, then feature by feature w_j and v_{j,1..k} (``update_feature``).
 
     libFM loops factor-major (for f: for j) with 2 passes over a column per coordinate; we loop
@@ -358,11 +446,15 @@ def cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, reg_w0, lam_w, lam
     s = np.zeros(k + 1)
     H = np.zeros((k + 1, k + 1))
     d = np.zeros(k + 1)
+    buf = np.zeros((3, k + 1, k + 1))
     if use_w0:
         w0[0] = update_w0(w0[0], e, alpha, reg_w0, sample)
     for j in range(p):
         g = groups[j]
-        if cptr[j + 1] - cptr[j] >= gram_min:
+        if joint:
+            update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w[g], mu_w[g], lam_v[g], mu_v[g],
+                                 use_w, sample, h, s, H, d, buf)
+        elif cptr[j + 1] - cptr[j] >= gram_min:
             update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w[g], mu_w[g], lam_v[g], mu_v[g],
                            use_w, sample, h, s, H, d)
         else:  # short column: it stays in cache, so per-coordinate passes are cheaper than the Gram
