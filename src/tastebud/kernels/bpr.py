@@ -80,13 +80,20 @@ def _contains(indices, s, e, j):
     return lo < e and indices[lo] == j
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _diff_dot(p, qi, qj, k):
+    """p·(qi − qj); the one reduction allowed to reassociate (so it vectorises); no nnan/ninf."""
+    s = p[0] * (qi[0] - qj[0])
+    for f in range(1, k):
+        s += p[f] * (qi[f] - qj[f])
+    return s
+
+
 @njit(cache=True, fastmath=False)
 def bpr_update(u, i, j, P, Q, b, lr, reg):
     """One SGD step on sample (u, i, j), in place. Returns x_uij before the step."""
     k = P.shape[1]
-    x = b[i] - b[j]
-    for f in range(k):
-        x += P[u, f] * (Q[i, f] - Q[j, f])
+    x = np.float64(b[i]) - b[j] + _diff_dot(P[u], Q[i], Q[j], k)
     z = 1.0 / (1.0 + np.exp(x))
     for f in range(k):
         pu = P[u, f]

@@ -31,7 +31,7 @@ def _confidence_matrix(m: sp.csr_matrix, alpha: float, dtype: Any) -> sp.csr_mat
         raise DataError(
             f"ImplicitALS needs non-negative interaction values (counts/weights); got {float(m.data.min())!r}"
         )
-    c = m.copy().astype(dtype)
+    c = m.astype(dtype, copy=True)
     c.data = (1.0 + alpha * c.data).astype(dtype)
     c.data[m.data == 0] = 0.0
     c.eliminate_zeros()
@@ -148,8 +148,10 @@ class ImplicitALS(Recommender):
         Ciu.indices = Ciu.indices.astype(np.int32)
         rng = np.random.default_rng(self.random_state)
         k = int(self.factors)
-        X = (rng.random((Cui.shape[0], k)) * 0.01).astype(dtype)
-        Y = (rng.random((Cui.shape[1], k)) * 0.01).astype(dtype)
+        X = rng.random((Cui.shape[0], k), dtype=dtype)  # drawn in the factors' dtype: no float64 temporaries
+        X *= 0.01
+        Y = rng.random((Cui.shape[1], k), dtype=dtype)
+        Y *= 0.01
         it = range(int(self.iterations))
         if self.verbose:
             from tqdm.auto import tqdm
