@@ -105,7 +105,8 @@ def build_alias(weights):
 @njit(cache=True, inline="always")
 def _draw_alias(prob, alias, z):
     n = len(prob)
-    i = np.int64((z >> np.uint64(32)) % np.uint64(n))
+    # Lemire's multiply-shift instead of a modulo (n < 2**32)
+    i = np.int64(((z >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
     u = np.float64(z & np.uint64(0xFFFFFFFF)) * (1.0 / 4294967296.0)
     if u < prob[i]:
         return i
@@ -128,23 +129,31 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
 # ---------------------------------------------------------------------- the update
 @njit(cache=True, inline="always")
 def _dot(a, ia, b, ib, dim):
-    # four independent accumulators: no fastmath needed for instruction-level parallelism,
-    # and a fixed summation order keeps results reproducible
+    # eight independent accumulators: instruction-level parallelism (and SIMD) without fastmath,
+    # with a fixed summation order that keeps results reproducible
     s0 = np.float32(0.0)
     s1 = np.float32(0.0)
     s2 = np.float32(0.0)
     s3 = np.float32(0.0)
+    s4 = np.float32(0.0)
+    s5 = np.float32(0.0)
+    s6 = np.float32(0.0)
+    s7 = np.float32(0.0)
     d = 0
-    while d + 4 <= dim:
+    while d + 8 <= dim:
         s0 += a[ia, d] * b[ib, d]
         s1 += a[ia, d + 1] * b[ib, d + 1]
         s2 += a[ia, d + 2] * b[ib, d + 2]
         s3 += a[ia, d + 3] * b[ib, d + 3]
-        d += 4
+        s4 += a[ia, d + 4] * b[ib, d + 4]
+        s5 += a[ia, d + 5] * b[ib, d + 5]
+        s6 += a[ia, d + 6] * b[ib, d + 6]
+        s7 += a[ia, d + 7] * b[ib, d + 7]
+        d += 8
     while d < dim:
         s0 += a[ia, d] * b[ib, d]
         d += 1
-    return (s0 + s1) + (s2 + s3)
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @njit(cache=True, inline="always")
@@ -208,9 +217,9 @@ def _train_pair(syn0, syn1, w, t, lr, neu1e, negative, prob, alias, state):
             f = -MAX_EXP
         g = (label - np.float32(1.0 / (1.0 + np.exp(-f)))) * lr
         for d in range(dim):
-            neu1e[d] += g * syn1[target, d]
-        for d in range(dim):
-            syn1[target, d] += g * syn0[w, d]
+            v = syn1[target, d]
+            neu1e[d] += g * v
+            syn1[target, d] = v + g * syn0[w, d]
     for d in range(dim):
         syn0[w, d] += neu1e[d]
     return state
@@ -333,3 +342,21 @@ def history_vectors(vectors, hist_indptr, hist_indices, decay, normalize):
             for d in range(dim):
                 out[h, d] = np.float32(out[h, d] / wsum)
     return out
+
+
+def sgns_pair_update_reference(syn0: np.ndarray, syn1: np.ndarray, w: int, targets: np.ndarray, lr: float) -> float:
+    """Pure-numpy reference of :func:`sgns_pair_update` (same in-place semantics, for tests):
+    g_x = lr·(label_x − σ(u_w·v_x)); v_x += g_x·u_w; u_w += Σ_x g_x·v_x (old v_x). Returns the loss."""
+    u = syn0[w].copy()
+    neu1e = np.zeros_like(u)
+    loss = 0.0
+    for j, t in enumerate(np.asarray(targets)):
+        f = float(np.clip(u @ syn1[t], -MAX_EXP, MAX_EXP))
+        p = 1.0 / (1.0 + np.exp(-f))
+        label = 1.0 if j == 0 else 0.0
+        loss -= np.log(p) if j == 0 else np.log(1.0 - p)
+        g = (label - p) * lr
+        neu1e += g * syn1[t]
+        syn1[t] += g * u
+    syn0[w] += neu1e
+    return loss
