@@ -127,18 +127,18 @@ def n_params(model) -> int | str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a subset of users and models, few epochs (< 5 min)")
-    ap.add_argument("--epochs", type=int, default=None, help="max SASRec epochs (default 20, quick 3)")
+    ap.add_argument("--epochs", type=int, default=None, help="max SASRec epochs (default 20, quick 2)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: TASTEBUD_NUM_THREADS or all)")
     ap.add_argument("--no-incontext", action="store_true", help="skip the in-context (unseen users) curve")
     ap.add_argument("--json", type=str, default=None)
     args = ap.parse_args()
-    epochs = args.epochs or (3 if args.quick else 20)
+    epochs = args.epochs or (2 if args.quick else 20)
 
     from tastebud.models.sasrec import SASRec
 
     seqs = Sequences.from_file(data_path())
     if args.quick:
-        keep = np.sort(np.random.default_rng(0).choice(seqs.n_users, 8000, replace=False))
+        keep = np.sort(np.random.default_rng(0).choice(seqs.n_users, 4000, replace=False))
         seqs = seqs.subset_users(keep)
     n_items = seqs.n_items
     items_ids = seqs.items.ids
@@ -154,8 +154,11 @@ def main() -> None:
     test_tgt = np.array([seqs.sequence(u)[-1] for u in eval_users])
     negs = sample_negatives(seqs, eval_users, n_items)
 
-    sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=0.5, lr=1e-3, epochs=epochs, patience=3,
-               batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
+    # the paper's architecture for Amazon data (H=50, 2 blocks, 1 head, max_len 50); dropout 0.2,
+    # lr 2e-3 and 8 negatives per position converge faster than the paper's 0.5 / 1e-3 / 1 in the
+    # few epochs a shared 2-core CPU allows
+    sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=0.2, lr=2e-3, n_negatives=8, epochs=epochs,
+               patience=3, batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
     E = 12
     models: list[tuple[str, object, str]] = [("Popularity", Popularity(), "train1")]
     try:

@@ -125,8 +125,8 @@ def _accuracy(m: SASRec, n_hist: int, n_items: int = 30) -> float:
 
 
 def test_overfits_tiny_planted_sequences_ce():
-    seqs = _cycles(n_users=60, n_items=30, length=8)
-    m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=30, lr=5e-3, batch_size=16, loss="ce",
+    seqs = _cycles(n_users=48, n_items=30, length=8)
+    m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=15, lr=1e-2, batch_size=16, loss="ce",
                num_threads=1, verbose=False).fit(seqs)
     assert m.history_[-1]["loss"] < 0.1 * m.history_[0]["loss"]
     # the next item after any history (even of one item, never seen alone in training) is recovered
@@ -135,13 +135,13 @@ def test_overfits_tiny_planted_sequences_ce():
 
 
 def test_overfits_tiny_planted_sequences_bce():
-    seqs = _cycles(n_users=60, n_items=30, length=8)
-    m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=30, lr=5e-3, batch_size=16, n_negatives=8,
+    seqs = _cycles(n_users=48, n_items=30, length=8)
+    m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=30, lr=1e-2, batch_size=16, n_negatives=8,
                num_threads=1, verbose=False).fit(seqs)
     assert m.history_[-1]["loss"] < 0.2 * m.history_[0]["loss"]
     # sampled negatives come only from items outside the user's sequence, so early positions are
     # less constrained than under the full softmax; long histories are recovered
-    assert _accuracy(m, 7) >= 0.9 and _accuracy(m, 5) >= 0.8
+    assert _accuracy(m, 7) >= 0.9 and _accuracy(m, 5) >= 0.8 and _accuracy(m, 2) > 0.2
 
 
 @pytest.fixture(scope="module")
