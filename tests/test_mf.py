@@ -213,6 +213,10 @@ def test_save_load_identical(tmp_path):
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert m2.history_ == m.history_
+    import tastebud as tb
+
+    m3 = tb.load(str(tmp_path / "mf.tb"))
+    np.testing.assert_array_equal(m.predict(test.user, test.item), m3.predict(test.user, test.item))
 
 
 def test_bad_input_errors():
@@ -239,6 +243,8 @@ def test_bad_input_errors():
         m.recommend(["no such user"], k=5)
     with pytest.raises(ValueError, match="same length"):
         m.predict([1, 2], [1])
+    with pytest.warns(UserWarning, match="early_stopping_rounds"):
+        MatrixFactorization(n_factors=2, n_epochs=1, early_stopping_rounds=2).fit(train)
     with pytest.raises(FloatingPointError, match="diverged"):
         MatrixFactorization(n_factors=3, n_epochs=30, lr=5.0, random_state=0, dtype="float64").fit(train)
 

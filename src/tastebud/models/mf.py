@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any, Callable
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._threads import num_threads, numba_threads
-from ..data.idmap import IdMap
 from ..data.interactions import Interactions, as_interactions
 from ..exceptions import DataError
 from ..kernels import sgd as K
@@ -129,6 +128,9 @@ class _ExplicitFactorModel(RatingPredictor):
     def _train_loop(self, n_epochs: int, epoch_fn: Callable[[int, float], float], nnz: int,
                     valid: tuple | None, state_arrays: Callable[[], dict]) -> None:
         """Run ``epoch_fn(epoch, lr_multiplier) -> SSE`` with schedule, history and early stopping."""
+        if valid is None and self.early_stopping_rounds is not None:
+            warnings.warn(f"{type(self).__name__}: early_stopping_rounds={self.early_stopping_rounds} has no effect "
+                          "without fit(..., valid=...)", stacklevel=3)
         hist: dict[str, list[float]] = {"train_rmse": []}
         if valid is not None:
             hist["valid_rmse"] = []

@@ -12,7 +12,6 @@ import scipy.sparse as sp
 from .._threads import num_threads, numba_threads
 from ..data.idmap import IdMap
 from ..data.interactions import Interactions, as_interactions
-from ..exceptions import DataError
 from ..kernels import sgd as K
 from .base import topk_rows
 from .mf import _check_float, _check_positive_int, _ExplicitFactorModel, _init_factors
