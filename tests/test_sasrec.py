@@ -258,3 +258,23 @@ def test_end_to_end_amazon_games_small():
     assert ids.shape == (50, 10) and np.isfinite(sc).all()
     for j, u in enumerate(users):
         assert not set(ids[j].tolist()) & set(m.history(u).tolist())
+
+
+def test_valid_last_holds_out_inside_fit():
+    seqs = _cycles(n_users=20, length=6)
+    m = SASRec(hidden=8, layers=1, max_len=6, epochs=2, patience=5, batch_size=8, num_threads=1,
+               verbose=False).fit(seqs, valid="last")
+    assert len(m.history_) == 2 and "val_ndcg@10" in m.history_[0]
+    np.testing.assert_array_equal(m.history(3), seqs[3])  # the full sequence is the stored history
+
+
+def test_missing_torch_names_the_extra(monkeypatch):
+    import importlib
+    import sys
+
+    from tastebud.exceptions import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "tastebud.models.sasrec", raising=False)
+    with pytest.raises(MissingExtraError, match=r"tastebud\[torch\]"):
+        importlib.import_module("tastebud.models.sasrec")
