@@ -251,8 +251,16 @@ def main() -> None:
     ap.add_argument("--cases", default=None, help="comma list of dataset:min_support")
     ap.add_argument("--libs", default=",".join(LIBS))
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--report", default=None, help="comma list of JSON files from earlier runs: print their merged table")
     ap.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.report:
+        rows = [r for f in a.report.split(",") for r in json.loads(Path(f).read_text())["rows"]]
+        order = {(n, m): i for i, (n, m) in enumerate(FULL_CASES)}
+        lib_order = {lib: i for i, lib in enumerate(LIBS)}
+        rows.sort(key=lambda r: (order.get((r["dataset"], r["min_support"]), 99), lib_order.get(r["lib"], 9)))
+        print(table(rows))
+        return
     if a.worker:
         lib, name, ms, info = a.worker
         worker_main(lib, name, float(ms), info)
@@ -262,6 +270,14 @@ def main() -> None:
         cases = [(c.split(":")[0], float(c.split(":")[1])) for c in a.cases.split(",")]
     libs = a.libs.split(",")
     rows = []
+    meta = {"machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores (shared VM)",
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": a.quick,
+            "min_confidence": MIN_CONF, "command": " ".join(sys.argv)}
+
+    def save():
+        if a.json:
+            Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+
     for name, ms in cases:
         info: dict = {}
         for lib in libs:
@@ -269,6 +285,7 @@ def main() -> None:
             if lib != "tastebud" and reason:
                 rows.append({"dataset": name, "min_support": ms, "lib": lib, "skipped": reason})
                 print(f"{name:13s} {ms:<7g} {lib:9s} {reason}", flush=True)
+                save()
                 continue
             r = run_one(lib, name, ms, info, a.timeout)
             if lib == "tastebud" and "error" not in r:
@@ -277,13 +294,10 @@ def main() -> None:
             r.update({"dataset": name, "min_support": ms, "lib": lib})
             rows.append(r)
             print(fmt_row(r, info), flush=True)
+            save()
     print()
     print(table(rows))
-    if a.json:
-        meta = {"machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores (shared VM)",
-                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": a.quick,
-                "min_confidence": MIN_CONF}
-        Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    save()
 
 
 def fmt_row(r, info):
