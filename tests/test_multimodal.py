@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
 from tastebud.exceptions import DataError, MissingExtraError, UnknownIdError  # noqa: E402
 from tastebud.models.multimodal import MultimodalModel  # noqa: E402
