@@ -16,6 +16,7 @@ per itemset), which also makes every subset lookup of rule generation a few bina
 
 from __future__ import annotations
 
+import gc
 import math
 from typing import Any, Iterator, NamedTuple
 
@@ -143,13 +144,19 @@ class FPGrowth(Model):
 
     def _frozensets(self) -> list:
         if self._fs is None:
-            ids = self.items_.ids[self.rank_item_].tolist()
-            fs: list = [frozenset()] * len(self.t_parent_)
-            par = self.t_parent_.tolist()
-            it = self.t_item_.tolist()
-            for t in range(1, len(par)):
-                p = par[t]
-                fs[t] = frozenset((ids[it[t]],)) if p == 0 else fs[p] | {ids[it[t]]}
+            # one frozenset per itemset: its parent's plus one item. The cyclic GC is paused while
+            # millions of containers are created (its repeated full scans would dominate).
+            single = [frozenset((x,)) for x in self.items_.ids[self.rank_item_].tolist()]
+            fs: list = [frozenset()]
+            append = fs.append
+            was = gc.isenabled()
+            gc.disable()
+            try:
+                for p, i in zip(self.t_parent_[1:].tolist(), self.t_item_[1:].tolist()):
+                    append(fs[p] | single[i])
+            finally:
+                if was:
+                    gc.enable()
             self._fs = fs
         return self._fs
 
