@@ -116,6 +116,43 @@ def run_surprise(algo_name, fold, repeats):
             "fit_s": sec, "fit_cpu_s": cpu, "fit_s_all": walls, "rmse_all": [m[0] for m in ms]}
 
 
+_SPARK = None
+
+
+def run_spark_als(fold, params):
+    """Spark MLlib ALS (explicit, weighted-λ like ours) on ``local[2]``; same fold, predictions
+    for unseen users/items filled with the training mean and clipped to [1, 5] as ours are."""
+    global _SPARK
+    from pyspark.ml.recommendation import ALS as SparkALS
+    from pyspark.sql import SparkSession
+
+    if _SPARK is None:
+        _SPARK = (SparkSession.builder.master("local[2]").appName("tastebud-mf-bench")
+                  .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+                  .config("spark.driver.memory", "2g").getOrCreate())
+        _SPARK.sparkContext.setLogLevel("ERROR")
+    _, base, _, _, test = fold
+    train = read_ml100k_ratings(base)[["user", "item", "rating"]]
+    tr = _SPARK.createDataFrame(train).cache()
+    tr.count()
+    te = _SPARK.createDataFrame(test[["user", "item", "rating"]])
+    als = SparkALS(rank=params["n_factors"], maxIter=params["n_epochs"], regParam=params["reg"], userCol="user",
+                   itemCol="item", ratingCol="rating", coldStartStrategy="nan", seed=0)
+    if not getattr(run_spark_als, "_warm", False):  # JVM class loading / JIT outside the timing
+        SparkALS(rank=2, maxIter=1, userCol="user", itemCol="item", ratingCol="rating").fit(tr).itemFactors.count()
+        run_spark_als._warm = True
+    t, c = time.perf_counter(), time.process_time()
+    model = als.fit(tr)
+    model.userFactors.count()  # fit is lazy in parts: materialise the factors inside the timing
+    model.itemFactors.count()
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    pred = model.transform(te).select("user", "item", "rating", "prediction").toPandas()
+    p = pred["prediction"].fillna(float(train.rating.mean())).clip(1, 5).to_numpy()
+    rmse, mae = metrics(pred["rating"].to_numpy(), p)
+    return {"rmse": rmse, "mae": mae, "fit_s": wall, "fit_cpu_s": float("nan"), "driver_cpu_s": cpu,
+            "fit_s_all": [wall], "rmse_all": [rmse]}
+
+
 def summarise(rows: list[dict]) -> dict:
     return {k: float(np.mean([r[k] for r in rows])) for k in ("rmse", "mae", "fit_s", "fit_cpu_s")} | {"per_fold": rows}
 
@@ -128,6 +165,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, help="fits per fold for MF/SVD/ALS timing (median; default 3, --quick 1)")
     ap.add_argument("--no-sweep", action="store_true", help="skip the tuning sweep")
     ap.add_argument("--no-surprise", action="store_true", help="skip the Surprise reference runs")
+    ap.add_argument("--spark", action="store_true",
+                    help="also run Spark MLlib ALS (local[2], rank 10, 10 iterations, regParam 0.1) beside tastebud ALS")
     args = ap.parse_args()
     folds = [int(x) for x in args.folds.split(",")] if args.folds else ([1, 2] if args.quick else [1, 2, 3, 4, 5])
     repeats = args.repeats or (1 if args.quick else 3)
@@ -155,7 +194,7 @@ def main() -> None:
         ("MatrixFactorization parallel=True", MatrixFactorization, {"parallel": True}, "SVD", repeats),
         ("SVDpp", SVDpp, {}, "SVDpp", 1),
         ("SVDpp parallel=True", SVDpp, {"parallel": True}, "SVDpp", 1),
-        ("ALS", ALS, {}, None, repeats),
+        ("ALS", ALS, {}, "ALS", repeats),
         ("ALS biased=True", ALS, {"biased": True}, None, repeats),
     ]
     per_model: dict[str, list[dict]] = {}
@@ -166,6 +205,8 @@ def main() -> None:
             per_model.setdefault("surprise.SVDpp", []).append(run_surprise("SVDpp", fold, 1))
         for name, cls, params, _, rep in configs:
             per_model.setdefault(name, []).append(run_tastebud(cls, params, fold, rep))
+        if args.spark:
+            per_model.setdefault("spark.ALS", []).append(run_spark_als(fold, {"n_factors": 10, "n_epochs": 10, "reg": 0.1}))
     results = {name: summarise(rows) for name, rows in per_model.items()}
 
     lines = [f"ML-100K official folds {', '.join('u%d' % f for f in folds)}; {repeats} fit(s) per fold with seeds "
@@ -176,10 +217,12 @@ def main() -> None:
     for name, cls, params, ref, _ in configs:
         r = results[name]
         head = f"| tastebud {name} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['fit_s']:.3f} | {r['fit_cpu_s']:.3f} |"
-        if ref and f"surprise.{ref}" in results:
-            s = results[f"surprise.{ref}"]
-            lines.append(f"{head} Surprise {ref} | {r['rmse'] - s['rmse']:+.4f} | {s['fit_s'] / r['fit_s']:.1f}× | "
-                         f"{s['fit_cpu_s'] / r['fit_cpu_s']:.1f}× |")
+        lib = "spark" if ref == "ALS" else "surprise"
+        if ref and f"{lib}.{ref}" in results:
+            s = results[f"{lib}.{ref}"]
+            cpu_ratio = f"{s['fit_cpu_s'] / r['fit_cpu_s']:.1f}×" if np.isfinite(s["fit_cpu_s"]) else "–"
+            lines.append(f"{head} {lib.title()} {ref} | {r['rmse'] - s['rmse']:+.4f} | {s['fit_s'] / r['fit_s']:.1f}× | "
+                         f"{cpu_ratio} |")
         else:
             lines.append(f"{head} – | – | – | – |")
     for ref in ("SVD", "SVDpp"):
@@ -187,6 +230,10 @@ def main() -> None:
             s = results[f"surprise.{ref}"]
             lines.append(f"| Surprise {ref} (defaults) | {s['rmse']:.4f} | {s['mae']:.4f} | {s['fit_s']:.3f} | "
                          f"{s['fit_cpu_s']:.3f} | | | | |")
+    if "spark.ALS" in results:
+        s = results["spark.ALS"]
+        lines.append(f"| Spark ALS (local[2], rank 10, 10 it., λ 0.1) | {s['rmse']:.4f} | {s['mae']:.4f} | {s['fit_s']:.3f} | "
+                     "– (JVM) | | | | |")
     print("\n".join(lines), flush=True)
 
     sweep_out: dict[str, list[dict]] = {}

@@ -29,8 +29,9 @@ class ALS(_ExplicitFactorModel):
     not depend on the thread count.
 
     Defaults follow Spark MLlib's ALS, which implements this method: 10 factors, 10 iterations,
-    λ = 0.1, no biases. Item factors start from N(0, ``init_std``²); each epoch solves users, then
-    items. Unseen users/items: μ plus the known bias (without biases, μ). ``fit(data, valid=...)``
+    λ = 0.1, no biases. Item factors start from N(0, ``init_std``²), by default ``init_std`` =
+    1/√k so that rows have unit expected norm (Spark normalises its random rows to unit norm);
+    each epoch solves users, then items. Unseen users/items: μ plus the known bias (without biases, μ). ``fit(data, valid=...)``
     records validation RMSE per epoch and supports ``early_stopping_rounds``.
     """
 
@@ -46,7 +47,7 @@ class ALS(_ExplicitFactorModel):
         n_epochs: int = 10,
         reg: float = 0.1,
         biased: bool = False,
-        init_std: float = 0.1,
+        init_std: float | None = None,
         early_stopping_rounds: int | None = None,
         clip: bool = True,
         random_state: int | None = None,
@@ -71,7 +72,7 @@ class ALS(_ExplicitFactorModel):
         k = _check_positive_int("n_factors", self.n_factors)
         n_epochs = _check_positive_int("n_epochs", self.n_epochs)
         reg = _check_float("reg", self.reg, strict=True)
-        _check_float("init_std", self.init_std)
+        init_std = 1.0 / np.sqrt(k) if self.init_std is None else _check_float("init_std", self.init_std)
         if self.early_stopping_rounds is not None:
             _check_positive_int("early_stopping_rounds", self.early_stopping_rounds)
         train = self._prepare(data)
@@ -79,7 +80,7 @@ class ALS(_ExplicitFactorModel):
         nu, ni = train.shape
         rng = np.random.default_rng(self.random_state)
         self.user_factors_ = np.zeros((nu, k))
-        self.item_factors_ = rng.normal(0.0, self.init_std, (ni, k))
+        self.item_factors_ = rng.normal(0.0, init_std, (ni, k))
         self.user_bias_ = np.zeros(nu)
         self.item_bias_ = np.zeros(ni)
         vr = self._valid_arrays(valid)
