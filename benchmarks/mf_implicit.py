@@ -197,9 +197,20 @@ def _synthetic(size: tuple[int, int, int]) -> sp.csr_matrix:
     return inter.matrix.tocsr()
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it does not inherit the parent's peak across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _worker(lib: str, data_path: str, iters: int, factors: int) -> dict:
     R = sp.load_npz(data_path).tocsr()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = _peak_rss_mb()
     if lib == "tastebud":
         from tastebud.models.implicit_als import ImplicitALS
 
@@ -221,7 +232,7 @@ def _worker(lib: str, data_path: str, iters: int, factors: int) -> dict:
     t = time.perf_counter()
     fit(iters)
     total = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = _peak_rss_mb()
     return {"library": lib, "s_per_iter": total / iters, "iters": iters, "peak_rss_mb": rss, "data_rss_mb": rss0,
             "nnz": int(R.nnz), "shape": list(R.shape)}
 
