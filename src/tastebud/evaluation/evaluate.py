@@ -192,12 +192,12 @@ def _sampled(model, users, rel, wanted, n_negatives, ties, batch_size, random_st
         R = rel[ub]
         if R.nnz == 0:
             continue
-        S = np.asarray(model._scores(users[ub]), dtype=np.float64)
+        S = np.asarray(model._scores(users[ub]))  # gathered below, converted after gathering
         T = touched[ub]
         mask = np.zeros((len(ub), n_items), dtype=bool)
         mask[np.repeat(np.arange(len(ub)), np.diff(T.indptr)), T.indices] = True
         rows = np.repeat(np.arange(len(ub)), np.diff(R.indptr))
-        pos_all.append(S[rows, R.indices])
+        pos_all.append(S[rows, R.indices].astype(np.float64))
         # rejection sampling, vectorised: redraw only the slots that hit a touched item
         neg = rng.integers(0, n_items, (len(rows), n_negatives))
         for _ in range(10_000):
@@ -207,7 +207,7 @@ def _sampled(model, users, rel, wanted, n_negatives, ties, batch_size, random_st
             neg[bad] = rng.integers(0, n_items, int(bad.sum()))
         else:
             raise RuntimeError("could not sample negatives: users have touched almost every item")
-        neg_all.append(S[rows[:, None], neg])
+        neg_all.append(S[rows[:, None], neg].astype(np.float64))
     if not pos_all:
         raise ValueError("no relevant test items known to the model: sampled metrics are undefined")
     out: dict[str, float] = {}
