@@ -128,7 +128,7 @@ def run_spark_als(fold, params):
 
     if _SPARK is None:
         _SPARK = (SparkSession.builder.master("local[2]").appName("tastebud-mf-bench")
-                  .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+                  .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "4")
                   .config("spark.driver.memory", "2g").getOrCreate())
         _SPARK.sparkContext.setLogLevel("ERROR")
     _, base, _, _, test = fold
