@@ -178,3 +178,20 @@ def test_registry_lists_every_model_and_loads_builtin():
     assert registry.get("baseline") is tb.BaselinePredictor
     with pytest.raises(KeyError, match="unknown model"):
         registry.get("nope")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_topk_kernel_equals_stable_sort_with_ties_nan_and_inf(dtype):
+    from tastebud.models.base import topk_rows_reference
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        n, m = rng.integers(1, 20), rng.integers(1, 60)
+        S = rng.integers(0, 6, size=(n, m)).astype(dtype)  # many ties
+        S[rng.random((n, m)) < 0.2] = -np.inf
+        S[rng.random((n, m)) < 0.05] = np.nan
+        for k in {1, int(rng.integers(1, m + 1)), int(m)}:
+            a, av = topk_rows(S, k)
+            b, bv = topk_rows_reference(S, k)
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(av, bv)

@@ -323,20 +323,24 @@ class RatingPredictor(Recommender):
 
 def topk_rows(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``k`` largest entries of each row, sorted descending
-    (deterministic: ties are ordered by index, also across the k-th place)."""
+    (deterministic: ties are ordered by index, also across the k-th place; NaN ranks last).
+    Runs the parallel heap kernel in ``tastebud.kernels.topk``."""
+    from ..kernels.topk import topk_rows_kernel
+
+    S = np.ascontiguousarray(S)
+    if S.dtype not in (np.float32, np.float64):
+        S = S.astype(np.float64)
     n, m = S.shape
-    if k >= m:
-        part = np.broadcast_to(np.arange(m), (n, m))
-    else:
-        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-        # argpartition picks arbitrarily among entries tied with the k-th value; redo those rows
-        # with a stable sort so the lowest indices win
-        kth = np.take_along_axis(S, part, axis=1).min(axis=1, initial=np.inf) if n else np.empty(0)
-        ties = ((S >= kth[:, None]).sum(axis=1) > k) if n else np.zeros(0, bool)
-        if ties.any():
-            part = part.copy()
-            part[ties] = np.argsort(-S[ties], axis=1, kind="stable")[:, :k]
-    vals = np.take_along_axis(S, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1) if n else np.empty((0, min(k, m)), dtype=np.int64)
-    idx = np.take_along_axis(part, order, axis=1)[:, :k]
-    return idx.astype(np.int64), np.take_along_axis(S, idx, axis=1)
+    k = min(int(k), m)
+    idx = np.empty((n, k), dtype=np.int64)
+    val = np.empty((n, k), dtype=S.dtype)
+    if n and k:
+        topk_rows_kernel(S, k, idx, val)
+    return idx, val
+
+
+def topk_rows_reference(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plain numpy equivalent of :func:`topk_rows` (a stable full sort), for tests."""
+    S2 = np.where(np.isnan(S), -np.inf, S)
+    idx = np.argsort(-S2, axis=1, kind="stable")[:, :k]
+    return idx.astype(np.int64), np.take_along_axis(S2, idx, axis=1).astype(S.dtype)
