@@ -126,6 +126,7 @@ class FPGrowth(Model):
         self.t_first_, self.t_nchild_ = tf, tn
         self._depth = K.trie_depths(tp)
         self._fs: list | None = None
+        self._fs_arr: np.ndarray | None = None
 
     # ------------------------------------------------------------------ itemsets
     @property
@@ -166,10 +167,10 @@ class FPGrowth(Model):
         trie order (all single items first, by descending count); ``sort=True`` orders by
         descending support, then length."""
         self._check_fitted()
-        fs = self._frozensets()
+        fs = self._frozenset_array()
         sel = np.flatnonzero(self._depth >= max(1, int(min_len)))
         cnt = self.t_count_[sel]
-        df = pd.DataFrame({"support": cnt / self.n_baskets_, "itemsets": [fs[t] for t in sel.tolist()], "count": cnt})
+        df = pd.DataFrame({"support": cnt / self.n_baskets_, "itemsets": fs[sel], "count": cnt}, copy=False)
         if sort:
             o = np.lexsort((self._depth[sel], -cnt))
             df = df.iloc[o].reset_index(drop=True)
@@ -285,13 +286,18 @@ class FPGrowth(Model):
         if order is not None:
             ra = RuleArrays(*(f[order] for f in ra[:6]), ra.n_baskets)
             cols = {k2: v2[order] for k2, v2 in cols.items()}
-        fs = self._frozensets()
-        df = pd.DataFrame({
-            "antecedents": [fs[t + 1] for t in ra.antecedent.tolist()],
-            "consequents": [fs[t + 1] for t in ra.consequent.tolist()],
-            **{m: cols[m] for m in METRICS},
-        })
-        return df
+        fs = self._frozenset_array()
+        data = {"antecedents": fs[ra.antecedent + 1], "consequents": fs[ra.consequent + 1],
+                **{m: cols[m] for m in METRICS}}
+        return pd.DataFrame(data, copy=False)
+
+    def _frozenset_array(self) -> np.ndarray:
+        if getattr(self, "_fs_arr", None) is None or len(self._fs_arr) != len(self.t_parent_):
+            fs = self._frozensets()
+            arr = np.empty(len(fs), dtype=object)
+            arr[:] = fs
+            self._fs_arr = arr
+        return self._fs_arr
 
     def rules(self, metric: str = "confidence", min_threshold: float = 0.5, *, single_consequent: bool = False,
               top_k: int | None = None, sort: bool = False, min_confidence: float | None = None) -> pd.DataFrame:
