@@ -179,13 +179,13 @@ class ImplicitALS(Recommender):
             else:
                 K.solve_cg(C.indptr, C.indices, C.data, X, Y, G.astype(X.dtype), int(self.cg_steps))
 
-    def loss(self, data: Any | None = None) -> float:
-        """The objective Σ c(p − xᵀy)² + λ(‖X‖² + ‖Y‖²) on ``data`` (default: the training matrix
-        is not kept with values, so pass the training Interactions)."""
+    def loss(self, data: Any) -> float:
+        """The objective Σᵤᵢ c(p − xᵀy)² + λ(‖X‖² + ‖Y‖²) over all pairs, for interaction values ``data``
+        (pass the training Interactions: the model stores only their structure, not their values)."""
         self._check_fitted()
-        if data is None:
-            raise ValueError("loss() needs the training data (only its structure is stored with the model)")
         train = as_interactions(data)
+        if train.shape != (len(self.users_), len(self.items_)):
+            raise ValueError(f"data has shape {train.shape}, the model {len(self.users_)} users × {len(self.items_)} items")
         C = _confidence_matrix(train.matrix, float(self.alpha), np.float64)
         X, Y = self.user_factors_, self.item_factors_
         G = (Y.T.astype(np.float64) @ Y.astype(np.float64))
