@@ -101,7 +101,7 @@ def test_epoch_kernel_applies_reference_updates():
     k0, k1 = syn0.copy(), syn1.copy()
     n = K.sgns_epoch(k0, k1, np.array([0, 1], dtype=np.int64), np.array([0, 2], dtype=np.int64),
                      np.array([0, 1], dtype=np.int64), np.ones(3), prob, alias, 5, 1, False,
-                     0.05, 1e-4, 0.0, 10.0, 123, 0)
+                     0.05, 1e-4, 0.0, 10.0, 123, 0, 1)
     assert n == 2
     r0, r1 = syn0.astype(np.float64), syn1.astype(np.float64)
     K.sgns_pair_update_reference(r0, r1, 1, np.array([0, 2]), 0.05)  # context 1 predicts 0

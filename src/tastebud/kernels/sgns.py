@@ -227,7 +227,7 @@ def _train_pair(syn0, syn1, w, t, lr, neu1e, negative, prob, alias, state):
 
 @njit(cache=True, parallel=True)
 def sgns_epoch(syn0, syn1, corpus, indptr, chunks, keep_prob, prob, alias, window, negative,
-               basket, lr0, min_lr, words_before, words_total, seed, epoch):
+               basket, lr0, min_lr, words_before, words_total, seed, epoch, n_threads):
     """Train one epoch over sentences ``corpus[indptr[s]:indptr[s+1]]``.
 
     ``chunks`` (n_chunks + 1,) splits the sentences into contiguous blocks, processed in parallel.
@@ -235,6 +235,7 @@ def sgns_epoch(syn0, syn1, corpus, indptr, chunks, keep_prob, prob, alias, windo
     window of ``b`` items on each side with ``b`` drawn uniformly from 1..window per position
     (word2vec's window shrink). The learning rate of sentence s decays linearly,
     ``max(min_lr, lr0 · (1 - (words_before + indptr[s]) / words_total))``.
+    ``n_threads`` (numba's current thread count) only sets the order of the chunks.
     Returns the number of (input, target) pairs trained.
     """
     n_chunks = len(chunks) - 1
@@ -246,7 +247,15 @@ def sgns_epoch(syn0, syn1, corpus, indptr, chunks, keep_prob, prob, alias, windo
         ln = indptr[s + 1] - indptr[s]
         if ln > max_len:
             max_len = ln
-    for c in prange(n_chunks):
+    # numba splits a prange into one contiguous block of iterations per thread; map iterations to
+    # chunks so that the threads walk through the corpus side by side (thread k takes chunks
+    # k, k + T, k + 2T, ...) and so train with nearly the same learning rate at any moment
+    n_thr = max(1, n_threads)
+    block = (n_chunks + n_thr - 1) // n_thr
+    for it in prange(block * n_thr):
+        c = (it % block) * n_thr + it // block
+        if c >= n_chunks:
+            continue
         neu1e = np.empty(dim, dtype=np.float32)
         kept = np.empty(max_len, dtype=np.int64)
         npairs = 0

@@ -173,7 +173,7 @@ class Item2Vec(HistoryRecommender):
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(0, 2**63 - 1))
         dim = int(self.dim)
-        syn0 = ((rng.random((n_items, dim), dtype=np.float32) - np.float32(0.5)) / np.float32(dim)).astype(np.float32)
+        syn0 = ((rng.random((n_items, dim), dtype=np.float32) * np.float32(2.0) - np.float32(1.0)) / np.float32(dim)).astype(np.float32)
         syn1 = np.zeros((n_items, dim), dtype=np.float32)
         prob, alias = K.build_alias(counts.astype(np.float64) ** float(self.ns_exponent))
         keep_prob = K.keep_probabilities(counts, float(self.sample))
@@ -189,7 +189,7 @@ class Item2Vec(HistoryRecommender):
             for epoch in tqdm(range(int(self.epochs)), desc="item2vec", unit="epoch", disable=not self.verbose):
                 pairs += int(K.sgns_epoch(syn0, syn1, indices, indptr, chunks, keep_prob, prob, alias,
                                           int(self.window), int(self.negative), basket, float(self.lr),
-                                          float(self.min_lr), float(epoch * n_tok), words_total, seed, epoch))
+                                          float(self.min_lr), float(epoch * n_tok), words_total, seed, epoch, nt))
         if not np.isfinite(syn0).all():
             raise FloatingPointError("Item2Vec.fit diverged (non-finite vectors); lower lr")
         self.item_vectors_ = syn0
