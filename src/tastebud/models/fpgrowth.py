@@ -23,7 +23,7 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..data.baskets import Baskets, as_baskets
+from ..data.baskets import as_baskets
 from ..data.idmap import IdMap
 from ..exceptions import DataError
 from ..kernels import fpgrowth as K
@@ -360,7 +360,3 @@ class FPGrowth(Model):
         self._set_trie(arrays["t_parent"].astype(np.int64), arrays["t_item"].astype(np.int32),
                        arrays["t_count"].astype(np.int64), arrays["t_first"].astype(np.int64),
                        arrays["t_nchild"].astype(np.int32))
-
-
-def as_fitted_baskets(data: Any) -> Baskets:
-    return as_baskets(data)
