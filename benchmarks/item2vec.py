@@ -68,14 +68,14 @@ def evaluate(model, histories, targets, k=10) -> tuple[float, float]:
     return hit_ndcg(ids, targets)
 
 
-def fit_tastebud(train: Sequences, params: dict, threads: int):
+def fit_tastebud(train: Sequences, params: dict, threads: int, seed: int = 0):
     """(model, wall seconds, CPU seconds of the process)."""
     c0, t0 = time.process_time(), time.perf_counter()
-    m = tb.Item2Vec(**params, num_threads=threads).fit(train)
+    m = tb.Item2Vec(**params, num_threads=threads, random_state=seed).fit(train)
     return m, time.perf_counter() - t0, time.process_time() - c0
 
 
-def fit_gensim(train: Sequences, params: dict, threads: int):
+def fit_gensim(train: Sequences, params: dict, threads: int, seed: int = 1):
     from gensim.models import Word2Vec
 
     sents = [[str(x) for x in s] for s in train.to_lists() if len(s)]
@@ -83,7 +83,7 @@ def fit_gensim(train: Sequences, params: dict, threads: int):
     c0 = time.process_time()
     g = Word2Vec(vector_size=params["dim"], window=params["window"], negative=params["negative"],
                  sample=params["sample"], alpha=params["lr"], min_alpha=params["min_lr"], sg=1, hs=0,
-                 min_count=1, workers=threads, seed=1)
+                 min_count=1, workers=threads, seed=seed)
     g.build_vocab(sents)
     t1, c1 = time.perf_counter(), time.process_time()
     g.train(sents, total_examples=len(sents), epochs=params["epochs"])
@@ -146,36 +146,40 @@ def main(argv=None) -> int:
 
     # tastebud and gensim, timing rounds interleaved (the machine is shared: noise hits both alike)
     use_g = not args.no_gensim
-    tt, tc, gt, gc, gv = [], [], [], [], []
-    for r in range(repeats):
-        m, sec, cpu = fit_tastebud(train, params, args.threads)
+    tt, tc, gt, gc, gv, acc_t, acc_g = [], [], [], [], [], [], []
+    for r in range(repeats):  # each round a different seed: accuracy as mean over seeds
+        m, sec, cpu = fit_tastebud(train, params, args.threads, seed=r)
         tt.append(sec)
         tc.append(cpu)
+        acc_t.append(evaluate(m, histories, targets))
         if r == 0:
-            hr_t, nd_t = evaluate(m, histories, targets)
+            m0 = m
             mc = copy.copy(m)
             mc.scoring = "cosine"  # same vectors, cosine scoring
             hr_c, nd_c = evaluate(mc, histories, targets)
         if use_g:
-            g, sec, vsec, cpu = fit_gensim(train, params, args.threads)
+            g, sec, vsec, cpu = fit_gensim(train, params, args.threads, seed=r + 1)
             gt.append(sec)
             gc.append(cpu)
             gv.append(vsec)
+            mg = gensim_as_item2vec(g, m0)
+            acc_g.append(evaluate(mg, histories, targets))
             if r == 0:
-                mg = gensim_as_item2vec(g, m)
-                hr_g, nd_g = evaluate(mg, histories, targets)
                 mg.scoring = "cosine"
                 hr_gc, nd_gc = evaluate(mg, histories, targets)
-                del g, mg
+            del g, mg
+    m = m0
+    hr_t, nd_t = np.mean(acc_t, axis=0)
     t_tb = float(np.median(tt))
     rows.append(("tastebud Item2Vec", hr_t, nd_t, t_tb, float(np.median(tc)), work / t_tb))
-    res["tastebud"] = {"hr@10": hr_t, "ndcg@10": nd_t, "fit_seconds": tt, "fit_cpu_seconds": tc,
+    res["tastebud"] = {"hr@10": hr_t, "ndcg@10": nd_t, "per_seed": acc_t, "fit_seconds": tt, "fit_cpu_seconds": tc,
                        "items_per_second": work / t_tb, "cosine": {"hr@10": hr_c, "ndcg@10": nd_c},
                        "pairs_per_epoch": m.n_pairs_ / params["epochs"]}
     if use_g:
+        hr_g, nd_g = np.mean(acc_g, axis=0)
         t_g = float(np.median(gt))
         rows.append(("gensim Word2Vec sg=1", hr_g, nd_g, t_g, float(np.median(gc)), work / t_g))
-        res["gensim"] = {"hr@10": hr_g, "ndcg@10": nd_g, "train_seconds": gt, "train_cpu_seconds": gc,
+        res["gensim"] = {"hr@10": hr_g, "ndcg@10": nd_g, "per_seed": acc_g, "train_seconds": gt, "train_cpu_seconds": gc,
                          "build_vocab_seconds": gv, "items_per_second": work / t_g,
                          "cosine": {"hr@10": hr_gc, "ndcg@10": nd_gc}, "version": __import__("gensim").__version__}
     res["baselines"] = {name: {"hr@10": hr, "ndcg@10": nd, "seconds": sec} for name, hr, nd, sec, _, _ in rows[:2]}
@@ -184,7 +188,9 @@ def main(argv=None) -> int:
     print(f"{'model':<24}{'HR@10':>8}{'NDCG@10':>9}{'seconds':>9}{'CPU s':>8}{'items/s':>12}")
     for name, hr, nd, sec, cpu, ips in rows:
         print(f"{name:<24}{hr:>8.4f}{nd:>9.4f}{sec:>9.2f}{(f'{cpu:.2f}' if cpu else '-'):>8}{(f'{ips:,.0f}' if ips else '-'):>12}")
-    print(f"(cosine scoring of the same vectors: tastebud HR@10 {hr_c:.4f} NDCG@10 {nd_c:.4f}"
+    print(f"(HR@10 / NDCG@10 are means over {repeats} seed(s); per seed tastebud "
+          + ", ".join(f"{h:.4f}" for h, _ in acc_t) + ("; gensim " + ", ".join(f"{h:.4f}" for h, _ in acc_g) if use_g else "") + ")")
+    print(f"(cosine scoring of the first seed's vectors: tastebud HR@10 {hr_c:.4f} NDCG@10 {nd_c:.4f}"
           + (f"; gensim HR@10 {hr_gc:.4f} NDCG@10 {nd_gc:.4f})" if use_g else ")"))
     if use_g:
         print(f"ratios tastebud/gensim: HR@10 {hr_t / hr_g:.3f}, NDCG@10 {nd_t / nd_g:.3f}, "
