@@ -386,6 +386,8 @@ class FactorizationMachine(RatingPredictor):
         target = y.copy() if not cls else self._probit_latent(yhat, y, rng if sample else None)
         e = target - yhat
         cnt = np.bincount(groups, minlength=G).astype(np.float64)
+        # group indicator (G × p): per-group sums of the factors as one sparse product
+        Gm = sp.csr_matrix((np.ones(p), (groups, np.arange(p))), shape=(G, p))
         if sample:
             lam_w, mu_w = np.ones(G), np.zeros(G)
             lam_v, mu_v = np.ones((G, k)), np.zeros((G, k))
@@ -424,11 +426,9 @@ class FactorizationMachine(RatingPredictor):
                     ss = np.bincount(groups, weights=(w - mu_w[groups]) ** 2, minlength=G)
                     lam_w = rng.gamma((al + cnt + 1) / 2.0, 2.0 / (bl + ss + gamma0 * mu_w ** 2))
                 if k:
-                    sv = np.zeros((G, k))
-                    np.add.at(sv, groups, V)
+                    sv = Gm @ V
                     mu_v = rng.normal(sv / (cnt + gamma0)[:, None], 1.0 / np.sqrt((cnt + gamma0)[:, None] * lam_v))
-                    ssv = np.zeros((G, k))
-                    np.add.at(ssv, groups, (V - mu_v[groups]) ** 2)
+                    ssv = Gm @ ((V - mu_v[groups]) ** 2)
                     lam_v = rng.gamma(((al + cnt + 1) / 2.0)[:, None], 2.0 / (bl + ssv + gamma0 * mu_v ** 2))
             K.cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, float(self.reg_w0),
                        lam_w, lam_v, mu_w, mu_v, use_w0, use_w, sample, 256, bool(self.block))
