@@ -6,8 +6,9 @@ Protocols
             seeded 80/20 holdout; RMSE, MAE, fit seconds, fallbacks.
   topn      every interaction as implicit feedback, 20% of each user's items held out; full
             ranking excluding training items: ndcg@k, recall@2k, hit_rate@k, coverage@k.
-  sequence  each user's last item held out (users with ≥ 3 items), history = the rest; full
-            ranking with history items excluded: hit_rate@k, ndcg@k.
+  sequence  each user's last item held out (users with ≥ 3 items), models trained on all
+            remaining history; a seeded sample of users scored by full ranking with history
+            items excluded: hit_rate@k, ndcg@k.
   baskets   frequent itemsets and rules on the baskets; hide one item per held-out basket and
             recommend it back (hit rate, MRR) against popularity.
 """
@@ -94,16 +95,22 @@ def topn_table(ds: Any, names: list[str], quick: bool = True, k: int = 10) -> pd
 
 
 def _sequence_split(seqs: Any, max_users: int | None, random_state: int = 0):
-    from ..data import Interactions
+    """Hold out the last item of every user with >= 3 items (train keeps every user's other items);
+    score a seeded sample of at most ``max_users`` of those users."""
+    from ..data import Interactions, Sequences
 
     lens = seqs.lengths()
-    users = np.flatnonzero(lens >= 3)
+    held = lens >= 3
+    train_lens = lens - held.astype(np.int64)
+    keep = np.ones(len(seqs.indices), dtype=bool)
+    keep[seqs.indptr[1:][held] - 1] = False
+    ts = seqs.timestamps[keep] if seqs.timestamps is not None else None
+    train = Sequences(np.concatenate([[0], np.cumsum(train_lens)]), seqs.indices[keep], seqs.users, seqs.items, ts)
+    users = np.flatnonzero(held)
     if max_users is not None and len(users) > max_users:
         users = np.sort(np.random.default_rng(random_state).choice(users, max_users, replace=False))
-    sub = seqs.subset_users(users)
-    train = sub.truncate(1)
-    last = sub.indices[sub.indptr[1:] - 1]
-    test = Interactions.from_arrays(sub.users.ids, sub.items.ids[last], user_map=sub.users, item_map=sub.items)
+    last = seqs.indices[seqs.indptr[users + 1] - 1]
+    test = Interactions.from_arrays(seqs.users.ids[users], seqs.items.ids[last], user_map=seqs.users, item_map=seqs.items)
     return train, test
 
 
@@ -122,7 +129,7 @@ def sequence_table(ds: Any, names: list[str], quick: bool = True, k: int = 10) -
         m = _make(name, quick)
         secs = _timed_fit(m, train if task == "sequence" else as_inter)
         r = evaluate(m, test, metrics=[f"hit_rate@{k}", f"ndcg@{k}"])
-        rows.append({"model": name, **r, "fit_s": secs, "users": test.n_users})
+        rows.append({"model": name, **r, "fit_s": secs, "users": test.nnz})
         logger.info("sequence %s: %s", name, rows[-1])
     return pd.DataFrame(rows)
 
