@@ -40,7 +40,7 @@ def _synthetic() -> dict[str, Any]:
     from .data import synthetic
 
     ratings = synthetic.low_rank_ratings(n_users=600, n_items=400, rank=5, density=0.05, random_state=0)
-    seqs = synthetic.planted_sequences(n_users=2000, n_items=300, length=20, random_state=0)
+    seqs = synthetic.planted_sequences(n_users=2000, n_items=300, min_length=5, max_length=30, random_state=0)
     baskets = synthetic.planted_baskets(n_baskets=5000, n_items=100, random_state=0)
     pick = lambda x: x[0] if isinstance(x, tuple) else x  # generators return (data, truth)
     return {
