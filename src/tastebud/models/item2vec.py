@@ -15,7 +15,7 @@ from ..data.idmap import IdMap
 from ..data.sequences import Sequences, as_sequences
 from ..exceptions import DataError, MissingExtraError
 from ..kernels import sgns as K
-from .transitions import HistoryRecommender
+from .history import HistoryRecommender
 
 logger = logging.getLogger("tastebud")
 
