@@ -19,33 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True, fastmath=False, inline="always")
-def _cholesky_solve(A, b, d):
-    """Solve A x = b in place (A symmetric positive definite, d×d; lower factor overwrites A)."""
-    for j in range(d):
-        s = A[j, j]
-        for p in range(j):
-            s -= A[j, p] * A[j, p]
-        if s <= 1e-300:
-            s = 1e-300
-        ljj = np.sqrt(s)
-        A[j, j] = ljj
-        for i in range(j + 1, d):
-            s = A[i, j]
-            for p in range(j):
-                s -= A[i, p] * A[j, p]
-            A[i, j] = s / ljj
-    for i in range(d):
-        s = b[i]
-        for p in range(i):
-            s -= A[i, p] * b[p]
-        b[i] = s / A[i, i]
-    for i in range(d - 1, -1, -1):
-        s = b[i]
-        for p in range(i + 1, d):
-            s -= A[p, i] * b[p]
-        b[i] = s / A[i, i]
+from .linalg import cholesky_solve_inplace
 
 
 @njit(cache=True, fastmath=False, parallel=True)
@@ -92,7 +66,8 @@ def als_half_step(indptr, indices, data, Y, ybias, offset, reg, biased, X, xbias
                 A[p, p] += lam
                 for q in range(p + 1, d):
                     A[p, q] = A[q, p]
-            _cholesky_solve(A, b, d)
+            if not cholesky_solve_inplace(A, b, d):  # cannot happen: reg > 0 makes A positive definite
+                b[:d] = 0.0
             for f in range(k):
                 X[r, f] = b[f]
             if biased:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .linalg import cholesky_solve_inplace
+
 _BLOCK = 64  # rows per parallel work unit (static partitioning; results do not depend on it)
 
 
@@ -43,38 +45,6 @@ def gramian(Y: np.ndarray, reg: float) -> np.ndarray:
 
 
 @njit(cache=True, fastmath=False)
-def _cholesky_solve_inplace(A, b, k):
-    """Solve A x = b for SPD A (lower Cholesky factor written into A); x overwrites b.
-    Returns False when A is not positive definite (numerically)."""
-    for j in range(k):
-        s = A[j, j]
-        for p in range(j):
-            s -= A[j, p] * A[j, p]
-        if s <= 0.0:
-            return False
-        d = np.sqrt(s)
-        A[j, j] = d
-        for i in range(j + 1, k):
-            t = A[i, j]
-            for p in range(j):
-                t -= A[i, p] * A[j, p]
-            A[i, j] = t / d
-    # forward: L z = b
-    for i in range(k):
-        t = b[i]
-        for p in range(i):
-            t -= A[i, p] * b[p]
-        b[i] = t / A[i, i]
-    # backward: Lᵀ x = z
-    for i in range(k - 1, -1, -1):
-        t = b[i]
-        for p in range(i + 1, k):
-            t -= A[p, i] * b[p]
-        b[i] = t / A[i, i]
-    return True
-
-
-@njit(cache=True, fastmath=False)
 def solve_row_cholesky(G, Y, idx, conf, out):
     """Exact solution for one row: items ``idx`` with confidences ``conf``; writes ``out``.
     Returns False if the system is singular."""
@@ -92,7 +62,7 @@ def solve_row_cholesky(G, Y, idx, conf, out):
             for bb in range(a + 1):
                 A[a, bb] += wa * Y[i, bb]
     # only the lower triangle of A is read by the factorisation (G is symmetric)
-    ok = _cholesky_solve_inplace(A, b, k)
+    ok = cholesky_solve_inplace(A, b, k)
     for a in range(k):
         out[a] = b[a]
     return ok
