@@ -1,6 +1,6 @@
 """Saving and loading models: a zip file holding ``meta.json`` and one ``.npy`` per array.
 
-No pickle anywhere: arrays are loaded with ``allow_pickle=False`` and metadata is JSON, so a
+No pickling anywhere: arrays are loaded with ``allow_pickle=False`` and metadata is JSON, so a
 model file from elsewhere cannot execute code. Writes go to a temporary file in the target
 directory and are moved into place with an atomic ``os.replace``.
 

@@ -1,7 +1,7 @@
 """The model protocol every tastebud algorithm follows.
 
 ``Model``            hyperparameters in the constructor (sklearn style), ``get_params``,
-                     ``save(path)`` / ``load(path)`` (arrays + JSON, never pickle).
+                     ``save(path)`` / ``load(path)`` (arrays + JSON; no pickling).
 ``Recommender``      + ``fit(data) -> self``, ``recommend(users, k)`` (external ids in and out,
                      seen items filtered, batched), ``similar_items(item, k)``.
 ``RatingPredictor``  + ``predict(users, items)`` with the field's fallback for unseen ids.

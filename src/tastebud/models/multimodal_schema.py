@@ -15,7 +15,7 @@ The user declares each input column's kind once:
 =============  ==========================================================================
 
 Everything fitted here is JSON (field kinds, numeric statistics, encoder settings) or a numpy
-string array (vocabularies), so it is saved with the model without pickle. Torch is not
+string array (vocabularies), so it is saved with the model with no pickling. Torch is not
 imported here.
 """
 
