@@ -55,6 +55,30 @@ def _dot(A, u, B, i, k):
     return s
 
 
+# --------------------------------------------------------------------------- epoch orders
+@njit(cache=True)
+def seeded_permutation(order, seed):
+    """Fill ``order`` with a permutation of 0..n-1: Fisher-Yates driven by a splitmix64 stream
+    started at ``seed``, with Lemire's multiply-shift bounded draw. Deterministic for a given seed
+    (and independent of the thread count); about 7x faster than ``Generator.permutation`` on 80k
+    ratings (0.2 vs 1.4 ms), which mattered with one permutation per epoch."""
+    n = order.shape[0]
+    for t in range(n):
+        order[t] = t
+    x = np.uint64(seed)
+    for t in range(n - 1, 0, -1):
+        x += np.uint64(0x9E3779B97F4A7C15)
+        z = x
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        j = np.int64(((z >> np.uint64(32)) * np.uint64(t + 1)) >> np.uint64(32))
+        tmp = order[t]
+        order[t] = order[j]
+        order[j] = tmp
+    return order
+
+
 # --------------------------------------------------------------------------- biased MF
 # The per-rating update is written out in each kernel on purpose: calling a helper per rating
 # (even a tiny @njit one) costs ~3x here, because numba does not inline it and the call passes

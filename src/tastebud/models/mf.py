@@ -365,12 +365,14 @@ class MatrixFactorization(_ExplicitFactorModel):
         r = r.astype(np.float64)
         nnz = len(r)
         base_order = np.arange(nnz, dtype=np.int64)
+        shuffled = np.empty(nnz, dtype=np.int64) if self.shuffle else base_order
         threads = num_threads(self.num_threads)
         mu = self.global_mean_ if self.biased else 0.0
         P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
 
         def epoch_fn(epoch: int, mult: float) -> float:
-            order = rng.permutation(nnz) if self.shuffle else base_order
+            # one seeded stream per epoch, drawn from the model's generator (deterministic)
+            order = K.seeded_permutation(shuffled, int(rng.integers(0, 2**63 - 1))) if self.shuffle else base_order
             args = (u, i, r, order, mu, bu, bi, P, Q, lr_b * mult, lr * mult, reg_b, reg, bool(self.biased))
             if self.parallel:
                 with numba_threads(threads) as nt:
