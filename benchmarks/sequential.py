@@ -131,8 +131,22 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: TASTEBUD_NUM_THREADS or all)")
     ap.add_argument("--no-incontext", action="store_true", help="skip the in-context (unseen users) curve")
     ap.add_argument("--incontext-only", action="store_true", help="run only the in-context curve")
+    ap.add_argument("--models", type=str, default=None,
+                    help="comma-separated subset of: popularity,transitions,item2vec,sasrec,factorized,shared,albert")
+    ap.add_argument("--albert-dim", type=int, default=12, help="embedding_dim E of the factorized/ALBERT variants")
+    ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--json", type=str, default=None)
+    ap.add_argument("--log-epochs", action="store_true", help="log every SASRec epoch (loss, validation) to stderr")
     args = ap.parse_args()
+    import signal
+
+    # `kill -INT <pid>` (also for a background job) stops SASRec training, keeping its best epoch so far
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.log_epochs:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+        logging.getLogger("tastebud").setLevel(logging.DEBUG)
     epochs = args.epochs or (2 if args.quick else 20)
 
     from tastebud.models.sasrec import SASRec
@@ -159,26 +173,38 @@ def main() -> None:
     # lr 2e-3 and 8 negatives per position converge faster than the paper's 0.5 / 1e-3 / 1 in the
     # few epochs a shared 2-core CPU allows
     sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=0.2, lr=2e-3, n_negatives=8, epochs=epochs,
-               patience=3, batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
-    E = 12
-    models: list[tuple[str, object, str]] = [("Popularity", Popularity(), "train1")]
-    try:
-        from tastebud.models.transitions import ItemTransitions
+               patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
+    E = args.albert_dim
+    wanted = None if args.models is None else {m.strip() for m in args.models.split(",") if m.strip()}
 
-        models.append(("ItemTransitions", ItemTransitions(), "train1"))
-    except ImportError as e:
-        print(f"(ItemTransitions unavailable: {e})")
-    try:
-        from tastebud.models.item2vec import Item2Vec
+    def want(key: str) -> bool:
+        return wanted is None or key in wanted
 
-        models.append(("Item2Vec", Item2Vec(dim=64, epochs=5, num_threads=args.threads), "train1"))
-    except ImportError as e:
-        print(f"(Item2Vec unavailable: {e})")
-    models.append(("SASRec", SASRec(**sas), "train2"))
-    models.append((f"SASRec factorized E={E}", SASRec(**sas, embedding_dim=E), "train2"))
-    if not args.quick:
+    models: list[tuple[str, object, str]] = []
+    if want("popularity"):
+        models.append(("Popularity", Popularity(), "train1"))
+    if want("transitions"):
+        try:
+            from tastebud.models.transitions import ItemTransitions
+
+            models.append(("ItemTransitions", ItemTransitions(), "train1"))
+        except ImportError as e:
+            print(f"(ItemTransitions unavailable: {e})")
+    if want("item2vec"):
+        try:
+            from tastebud.models.item2vec import Item2Vec
+
+            models.append(("Item2Vec", Item2Vec(dim=64, epochs=5, num_threads=args.threads), "train1"))
+        except ImportError as e:
+            print(f"(Item2Vec unavailable: {e})")
+    if want("sasrec"):
+        models.append(("SASRec", SASRec(**sas), "train2"))
+    if want("factorized"):
+        models.append((f"SASRec factorized E={E}", SASRec(**sas, embedding_dim=E), "train2"))
+    if want("shared") and (not args.quick or wanted is not None):
         models.append(("SASRec shared layers", SASRec(**sas, share_layers=True), "train2"))
-    models.append((f"SASRec ALBERT (E={E} + shared)", SASRec(**sas, embedding_dim=E, share_layers=True), "train2"))
+    if want("albert"):
+        models.append((f"SASRec ALBERT (E={E} + shared)", SASRec(**sas, embedding_dim=E, share_layers=True), "train2"))
 
     if args.incontext_only:
         models = []
@@ -196,8 +222,12 @@ def main() -> None:
             row["epochs_run"] = len(model.history_)
             row["best_epoch"] = model.best_epoch_
             row["s_per_epoch"] = round(float(np.mean([r["seconds"] for r in model.history_])), 1)
+            row["history"] = [{k: round(float(v), 4) for k, v in r.items()} for r in model.history_]
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k != "history"}), flush=True)
+        if args.json:  # written after every model, so a stopped run keeps what it finished
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"epochs": epochs, "quick": args.quick, "rows": rows}, indent=1))
 
     if rows:
         print()

@@ -299,8 +299,25 @@ class SASRec(Recommender):
         do_val = len(val_u) > 0
 
         self.history_: list[dict[str, float]] = []
-        best, best_state, best_epoch, bad = -np.inf, None, 0, 0
         bar = tqdm(range(1, int(self.epochs) + 1), desc="SASRec", unit="epoch", disable=not self.verbose, leave=False)
+        try:
+            self._epochs(net, bar, ds, sampler, loader, opt, train_hist, val_u, val_i, do_val, dev)
+        except KeyboardInterrupt:  # Ctrl-C stops training early; the best epoch so far is kept
+            warnings.warn(f"SASRec training interrupted after {len(self.history_)} complete epoch(s); "
+                          "keeping the best weights so far", stacklevel=3)
+        bar.close()
+        best_state, best_epoch = self._best_state, self._best_epoch
+        del self._best_state, self._best_epoch
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self.best_epoch_ = best_epoch if do_val and best_epoch > 0 else len(self.history_)
+        net.eval()
+
+    def _epochs(self, net: SASRecNet, bar: Any, ds: Any, sampler: Any, loader: Any, opt: Any,
+                train_hist: list[np.ndarray], val_u: np.ndarray, val_i: np.ndarray, do_val: bool,
+                dev: "torch.device") -> None:
+        best, bad = -np.inf, 0
+        self._best_state, self._best_epoch = None, 0
         for epoch in bar:
             t0 = time.perf_counter()
             ds.set_epoch(epoch)
@@ -322,21 +339,16 @@ class SASRec(Recommender):
                 hr, ndcg = self._evaluate_next(net, [train_hist[u] for u in val_u], val_i, dev)
                 rec.update({"val_hr@10": hr, "val_ndcg@10": ndcg})
                 if ndcg > best:
-                    best, best_epoch, bad = ndcg, epoch, 0
-                    best_state = copy.deepcopy(net.state_dict())
+                    best, bad = ndcg, 0
+                    self._best_state, self._best_epoch = copy.deepcopy(net.state_dict()), epoch
                 else:
                     bad += 1
             self.history_.append(rec)
             bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k not in ("epoch", "seconds")})
             logger.debug("SASRec epoch %d: %s", epoch, rec)
             if do_val and bad >= int(self.patience):
-                logger.info("SASRec: early stop at epoch %d (best %d, val ndcg@10 %.4f)", epoch, best_epoch, best)
+                logger.info("SASRec: early stop at epoch %d (best %d, val ndcg@10 %.4f)", epoch, self._best_epoch, best)
                 break
-        bar.close()
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        self.best_epoch_ = best_epoch if do_val else len(self.history_)
-        net.eval()
 
     def _evaluate_next(self, net: SASRecNet, hists: list[np.ndarray], targets: np.ndarray,
                        dev: "torch.device") -> tuple[float, float]:
