@@ -50,7 +50,11 @@ def main() -> None:
     ap.add_argument("--folds", default="1,2,3,4,5")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--no-surprise", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="fold u1 only, 3 repeats (well under 5 minutes)")
+    ap.add_argument("--json", default=None, help="write the per-fold rows as JSON here")
     args = ap.parse_args()
+    if args.quick:
+        args.folds, args.repeats = "1", 3
     root = os.environ.get("TASTEBUD_DATA")
     if not root or not (Path(root) / "ml-100k" / "u1.base").exists():
         sys.exit("set TASTEBUD_DATA to the datasets folder (with ml-100k/u1.base ...)")
@@ -115,6 +119,11 @@ def main() -> None:
             line += (f" | Surprise SVD wall {s[0]:.4f} CPU {s[2]:.4f} RMSE {s[3]:.4f} | ratio CPU {s[2] / row['mf'][2]:.2f}x "
                      f"wall {s[0] / row['mf'][0]:.2f}x (parallel wall {s[0] / row['mf_parallel'][0]:.2f}x)")
         print(line + f" | load {row['load']}", flush=True)
+    if args.json:
+        import json
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     if len(rows) > 1:
         mean = lambda key, j: float(np.mean([r[key][j] for r in rows]))  # noqa: E731
         print(f"mean: MF wall {mean('mf', 0):.4f} CPU {mean('mf', 2):.4f} RMSE {mean('mf', 3):.4f}; "
