@@ -84,7 +84,8 @@ class SASRec(Recommender):
     """
 
     registry_name = "sasrec"
-    demo_params = {"hidden": 32, "max_len": 20, "epochs": 3}
+    # one torch thread: on the 2-core dev VM two threads made an epoch ~4x slower (docs/sasrec.md)
+    demo_params = {"hidden": 32, "max_len": 20, "epochs": 10, "lr": 2e-3, "num_threads": 1}
 
     def __init__(
         self,
