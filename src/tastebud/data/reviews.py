@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError
+from .readers import _check_path
 
 STANDARD = ("user", "item", "rating", "text", "summary", "timestamp")
 AMAZON_COLUMNS = {"user": "reviewerID", "item": "asin", "rating": "overall", "text": "reviewText",
@@ -40,15 +41,6 @@ def _open_text(p: Path) -> io.TextIOBase:
     if magic == b"\x1f\x8b":
         return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
     return open(p, encoding="utf-8")
-
-
-def _check_path(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such file: {p}")
-    if p.is_dir():
-        raise DataError(f"{p} is a directory, expected a file")
-    return p
 
 
 def iter_json_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
