@@ -269,21 +269,11 @@ def update_v(j, f, cptr, crow, cval, V, Q, e, alpha, lam, mu, sample):  # pragma
 
 
 @njit(cache=True, fastmath=False)
-def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
-                   h, s, H, d):  # pragma: no cover - compiled
-    """All coordinates of feature j in turn — w_j, then v_{j,1}, …, v_{j,k} — in two passes over
-    the column instead of 2(k+1).
-
-    The "features" h_a of these coordinates (h_0 = x, h_f = x(q_f − v_{j,f}x)) do not change while
-    feature j is updated, so one pass collects s_a = Σ e h_a and the Gram matrix H_ab = Σ h_a h_b;
-    after updating coordinate a by d_a the residual correlation of coordinate b is
-    s_b − Σ_{a<b} d_a H_ab. The result equals ``update_w`` followed by ``update_v`` for f = 1..k
-    (same order, same random draws) up to floating-point rounding; a second pass applies all
-    changes to e and Q. ``h``, ``s`` (k+1), ``H`` (k+1, k+1), ``d`` (k+1) are scratch buffers.
-    """
+def _feature_gram(j, cptr, crow, cval, V, Q, e, a0, h, s, H):  # pragma: no cover - compiled
+    """One pass over column j: with h_0 = x, h_f = x(q_f − v_{j,f}x) for each row, accumulate
+    s_a = Σ e·h_a and the lower triangle of H_ab = Σ h_a h_b for a, b ≥ a0 (a0 = 1 skips w_j)."""
     k = V.shape[1]
     m = k + 1
-    a0 = 0 if use_w else 1
     for a in range(m):
         s[a] = 0.0
         for b in range(m):
@@ -300,6 +290,25 @@ def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, m
             s[a] += er * ha
             for b in range(a0, a + 1):
                 H[a, b] += ha * h[b]
+
+
+@njit(cache=True, fastmath=False)
+def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
+                   h, s, H, d):  # pragma: no cover - compiled
+    """All coordinates of feature j in turn — w_j, then v_{j,1}, …, v_{j,k} — in two passes over
+    the column instead of 2(k+1).
+
+    The "features" h_a of these coordinates (h_0 = x, h_f = x(q_f − v_{j,f}x)) do not change while
+    feature j is updated, so one pass collects s_a = Σ e h_a and the Gram matrix H_ab = Σ h_a h_b;
+    after updating coordinate a by d_a the residual correlation of coordinate b is
+    s_b − Σ_{a<b} d_a H_ab. The result equals ``update_w`` followed by ``update_v`` for f = 1..k
+    (same order, same random draws) up to floating-point rounding; a second pass applies all
+    changes to e and Q. ``h``, ``s`` (k+1), ``H`` (k+1, k+1), ``d`` (k+1) are scratch buffers.
+    """
+    k = V.shape[1]
+    m = k + 1
+    a0 = 0 if use_w else 1
+    _feature_gram(j, cptr, crow, cval, V, Q, e, a0, h, s, H)
     any_change = False
     for a in range(a0, m):
         se = s[a]
@@ -351,22 +360,7 @@ def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, la
     k = V.shape[1]
     m = k + 1
     a0 = 0 if use_w else 1
-    for a in range(m):
-        s[a] = 0.0
-        for b in range(m):
-            H[a, b] = 0.0
-    for p in range(cptr[j], cptr[j + 1]):
-        r = crow[p]
-        x = cval[p]
-        er = e[r]
-        h[0] = x
-        for f in range(k):
-            h[f + 1] = x * (Q[r, f] - V[j, f] * x)
-        for a in range(a0, m):
-            ha = h[a]
-            s[a] += er * ha
-            for b in range(a0, a + 1):
-                H[a, b] += ha * h[b]
+    _feature_gram(j, cptr, crow, cval, V, Q, e, a0, h, s, H)
     mm = m - a0
     P = buf[0]
     L = buf[1]

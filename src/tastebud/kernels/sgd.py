@@ -80,17 +80,18 @@ def seeded_permutation(order, seed):
 
 
 # --------------------------------------------------------------------------- biased MF
-# The per-rating update is written out in each kernel on purpose: calling a helper per rating
+# The per-rating update is written out inside the loop on purpose: calling a helper per rating
 # (even a tiny @njit one) costs ~3x here, because numba does not inline it and the call passes
-# the arrays as structs; row views (P[u]) would add an atomic refcount pair per rating.
+# the arrays as structs; row views (P[u]) would add an atomic refcount pair per rating. A helper
+# called once per *range* of ratings (below) costs nothing measurable.
 @njit(cache=True, fastmath=FM)
-def mf_sgd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
-    """One sequential SGD pass over the ratings in ``order``; returns the sum of squared
+def _mf_sgd_range(users, items, ratings, order, lo, hi, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+    """SGD updates for ratings ``order[lo:hi]`` in that order; returns the sum of squared
     (pre-update) errors."""
     k = P.shape[1]
     c = P.dtype.type(1.0 - lr_f * reg_f)
     sse = 0.0
-    for t in range(order.shape[0]):
+    for t in range(lo, hi):
         j = order[t]
         u = users[j]
         i = items[j]
@@ -112,39 +113,24 @@ def mf_sgd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, lr_f, reg
     return sse
 
 
+@njit(cache=True, fastmath=FM)
+def mf_sgd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+    """One sequential SGD pass over the ratings in ``order``; returns the sum of squared
+    (pre-update) errors."""
+    return _mf_sgd_range(users, items, ratings, order, 0, order.shape[0], mu, bu, bi, P, Q,
+                         lr_b, lr_f, reg_b, reg_f, biased)
+
+
 @njit(cache=True, fastmath=FM, parallel=True)
 def mf_sgd_epoch_hogwild(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased, n_chunks):
     """Hogwild (Recht et al. 2011): ``order`` is cut into ``n_chunks`` contiguous chunks processed
     in parallel without locks; concurrent writes to a shared row may race (results then depend on
     thread timing). With one chunk it is exactly ``mf_sgd_epoch``."""
     n = order.shape[0]
-    k = P.shape[1]
-    c = P.dtype.type(1.0 - lr_f * reg_f)
     sse = np.zeros(n_chunks)
     for ch in prange(n_chunks):
-        lo = ch * n // n_chunks
-        hi = (ch + 1) * n // n_chunks
-        s = 0.0
-        for t in range(lo, hi):
-            j = order[t]
-            u = users[j]
-            i = items[j]
-            d = P.dtype.type(0.0)
-            for f in range(k):
-                d += P[u, f] * Q[i, f]
-            est = d + (mu + bu[u] + bi[i] if biased else 0.0)
-            err = ratings[j] - est
-            if biased:
-                bu[u] += lr_b * (err - reg_b * bu[u])
-                bi[i] += lr_b * (err - reg_b * bi[i])
-            a = P.dtype.type(lr_f * err)
-            for f in range(k):
-                puf = P[u, f]
-                qif = Q[i, f]
-                P[u, f] = c * puf + a * qif
-                Q[i, f] = c * qif + a * puf
-            s += err * err
-        sse[ch] = s
+        sse[ch] = _mf_sgd_range(users, items, ratings, order, ch * n // n_chunks, (ch + 1) * n // n_chunks,
+                                mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased)
     return sse.sum()
 
 
