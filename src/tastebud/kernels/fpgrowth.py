@@ -27,17 +27,8 @@ from numba import njit
 
 
 @njit(cache=True)
-def _grow_i32(a, need):
-    if need <= a.shape[0]:
-        return a
-    n = max(need, 2 * a.shape[0] + 16)
-    b = np.empty(n, dtype=a.dtype)
-    b[: a.shape[0]] = a
-    return b
-
-
-@njit(cache=True)
-def _grow_i64(a, need):
+def _grow(a, need):
+    """``a`` itself if it holds ``need`` entries, else a copy at least twice as long (any dtype)."""
     if need <= a.shape[0]:
         return a
     n = max(need, 2 * a.shape[0] + 16)
@@ -302,17 +293,17 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
                     ccount[q] = 0
                 continue
         # ---- emit the child itemsets (contiguous children of parent_t, ascending rank)
-        i_rank = _grow_i32(i_rank, itop + newm)
-        i_head = _grow_i32(i_head, itop + newm)
-        i_cnt = _grow_i64(i_cnt, itop + newm)
-        i_trie = _grow_i64(i_trie, itop + newm)
+        i_rank = _grow(i_rank, itop + newm)
+        i_head = _grow(i_head, itop + newm)
+        i_cnt = _grow(i_cnt, itop + newm)
+        i_trie = _grow(i_trie, itop + newm)
         need = n_t + newm
         if need > t_parent.shape[0]:
-            t_parent = _grow_i64(t_parent, need)
-            t_item = _grow_i32(t_item, need)
-            t_count = _grow_i64(t_count, need)
-            t_first = _grow_i64(t_first, need)
-            t_nchild = _grow_i32(t_nchild, need)
+            t_parent = _grow(t_parent, need)
+            t_item = _grow(t_item, need)
+            t_count = _grow(t_count, need)
+            t_first = _grow(t_first, need)
+            t_nchild = _grow(t_nchild, need)
         t_first[parent_t] = n_t
         t_nchild[parent_t] = newm
         if f_path[sp]:
@@ -355,10 +346,10 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             continue  # the child's items are emitted; nothing deeper is needed
         # ---- the conditional pattern base: frequent items of each path, written above dtop
         if dtop + tot > dat.shape[0]:
-            dat = _grow_i32(dat, dtop + tot)
+            dat = _grow(dat, dtop + tot)
         if npaths + 1 > pb_ptr.shape[0]:
-            pb_ptr = _grow_i64(pb_ptr, npaths + 1)
-            pb_cnt = _grow_i64(pb_cnt, npaths + 1)
+            pb_ptr = _grow(pb_ptr, npaths + 1)
+            pb_cnt = _grow(pb_cnt, npaths + 1)
         w = dtop
         q = 0
         nd = i_head[ib + j]
@@ -378,11 +369,11 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         croot = ntop
         need = croot + (w - dtop) + 1
         if need > n_item.shape[0]:
-            n_item = _grow_i32(n_item, need)
-            n_cnt = _grow_i64(n_cnt, need)
-            n_src = _grow_i64(n_src, need)
-            n_dep = _grow_i32(n_dep, need)
-            n_link = _grow_i32(n_link, need)
+            n_item = _grow(n_item, need)
+            n_cnt = _grow(n_cnt, need)
+            n_src = _grow(n_src, need)
+            n_dep = _grow(n_dep, need)
+            n_link = _grow(n_link, need)
         cn, csingle = _build_tree(pb_ptr, dat, pb_cnt, npaths, croot, n_item, n_cnt, n_src, n_dep, n_link,
                                   i_head, itop, prev)
         sp += 1
@@ -546,8 +537,8 @@ def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
             nc = t_nchild[x]
             if nc > 0:
                 if top + 1 + nc > stack.shape[0]:
-                    stack = _grow_i64(stack, top + 1 + nc)
-                    sdepth = _grow_i64(sdepth, top + 1 + nc)
+                    stack = _grow(stack, top + 1 + nc)
+                    sdepth = _grow(sdepth, top + 1 + nc)
                 f = t_first[x]
                 for q in range(nc - 1, -1, -1):
                     top += 1
@@ -576,9 +567,9 @@ def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
                     if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
                         if not count_only:
                             if nr >= rx.shape[0]:
-                                rx = _grow_i64(rx, nr + 1)
-                                ra = _grow_i64(ra, nr + 1)
-                                rc = _grow_i64(rc, nr + 1)
+                                rx = _grow(rx, nr + 1)
+                                ra = _grow(ra, nr + 1)
+                                rc = _grow(rc, nr + 1)
                             rx[nr] = x
                             ra[nr] = an
                             rc[nr] = cn
@@ -597,9 +588,9 @@ def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
                     if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
                         if not count_only:
                             if nr >= rx.shape[0]:
-                                rx = _grow_i64(rx, nr + 1)
-                                ra = _grow_i64(ra, nr + 1)
-                                rc = _grow_i64(rc, nr + 1)
+                                rx = _grow(rx, nr + 1)
+                                ra = _grow(ra, nr + 1)
+                                rc = _grow(rc, nr + 1)
                             rx[nr] = x
                             ra[nr] = an
                             rc[nr] = cn
@@ -662,9 +653,9 @@ def rules_recommend(b_indptr, b_ranks, t_item, t_first, t_nchild, r_indptr, r_co
                 if ch >= 0:
                     top += 1
                     if top >= st_node.shape[0]:
-                        st_node = _grow_i64(st_node, top + 1)
-                        st_pos = _grow_i64(st_pos, top + 1)
-                        st_d = _grow_i64(st_d, top + 1)
+                        st_node = _grow(st_node, top + 1)
+                        st_pos = _grow(st_pos, top + 1)
+                        st_d = _grow(st_d, top + 1)
                     st_node[top] = ch
                     st_pos[top] = p + 1
                     st_d[top] = d + 1
