@@ -197,6 +197,14 @@ class Recommender(Model):
             raise ValueError("items= is empty: no candidate items to rank")
         return cand
 
+    @staticmethod
+    def _select(S: np.ndarray, cand: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per row of ``S``, among ``cand`` when given."""
+        if cand is None:
+            return topk_rows(S, k)
+        idx, sc = topk_rows(S[:, cand], k)
+        return cand[idx], sc
+
     def _check_k(self, k: int, n_cand: int) -> int:
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -225,11 +233,7 @@ class Recommender(Model):
                 seen = self.seen_[ub[known]]
                 rows = np.repeat(np.flatnonzero(known), np.diff(seen.indptr))
                 S[rows, seen.indices] = -np.inf
-            if cand is not None:
-                S = S[:, cand]
-            idx, sc = topk_rows(S, k)
-            if cand is not None:
-                idx = cand[idx]
+            idx, sc = self._select(S, cand, k)
             out_idx[start:start + len(ub)] = idx
             out_sc[start:start + len(ub)] = sc
         return self._to_external(out_idx, out_sc)
@@ -270,11 +274,7 @@ class Recommender(Model):
             s[self.items_.index(filter_items)] = -np.inf
         cand = self._candidates(items)
         k = self._check_k(k, (len(self.items_) if cand is None else len(cand)) - 1 + int(cand is not None and i not in cand))
-        if cand is not None:
-            idx, sc = topk_rows(s[cand][None, :], k)
-            idx = cand[idx]
-        else:
-            idx, sc = topk_rows(s[None, :], k)
+        idx, sc = self._select(s[None, :], cand, k)
         ids, sc = self._to_external(idx, sc)
         return ids[0], sc[0]
 

@@ -11,7 +11,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from ..exceptions import UnknownIdError
-from .base import Recommender, topk_rows
+from .base import Recommender
 
 UnknownItems = Literal["skip", "raise"]
 
@@ -118,11 +118,7 @@ class HistoryRecommender(Recommender):
             if filter_seen and len(ind):
                 rows = np.repeat(np.arange(stop - start), np.diff(ip))
                 S[rows, ind] = -np.inf
-            if cand is not None:
-                S = S[:, cand]
-            idx, sc = topk_rows(S, k)
-            if cand is not None:
-                idx = cand[idx]
+            idx, sc = self._select(S, cand, k)
             out_idx[start:stop] = idx
             out_sc[start:stop] = sc
         ids, sc = self._to_external(out_idx, out_sc)

@@ -36,7 +36,7 @@ from .._threads import num_threads as _num_threads
 from ..data.idmap import IdMap
 from ..data.interactions import Interactions
 from ..data.sequences import Sequences, as_sequences
-from .base import Recommender, topk_rows
+from .base import Recommender
 from .sasrec_nn import LengthBucketSampler, SASRecNet, SequenceDataset, collate_batch, left_pad
 
 logger = logging.getLogger("tastebud")
@@ -457,10 +457,8 @@ class SASRec(Recommender):
                 rows = np.repeat(np.arange(len(hb)), [len(h) for h in hb])
                 if len(rows):
                     S[rows, np.concatenate(hb)] = -np.inf
-            if cand is not None:
-                S = S[:, cand]
-            idx, sc = topk_rows(S, k)
-            out_idx[s:s + len(hb)] = cand[idx] if cand is not None else idx
+            idx, sc = self._select(S, cand, k)
+            out_idx[s:s + len(hb)] = idx
             out_sc[s:s + len(hb)] = sc
         return self._to_external(out_idx, out_sc)
 
