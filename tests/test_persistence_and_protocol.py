@@ -73,11 +73,38 @@ def test_recommend_scalar_candidates_padding_and_errors():
     assert list(ids[1]) == list(ids[0])
 
 
-def test_similar_items_excludes_self_and_filter():
+class _FixedVectors(tb.Popularity):
+    """Popularity plus given item vectors: exercises the base class's cosine similar_items."""
+
+    def __init__(self, V=None):
+        super().__init__()
+        self.V = V
+
+    def item_vectors(self):
+        return self.V
+
+
+def test_similar_items_cosine_excludes_self_and_filter():
     x = small()
-    m = tb.Popularity().fit(x)
+    V = np.random.default_rng(2).standard_normal((x.n_items, 4)).astype(np.float32)
+    m = _FixedVectors(V).fit(x)
+    item = x.items.ids[3]
+    cos = (V @ V[3]) / (np.linalg.norm(V, axis=1) * np.linalg.norm(V[3]))
+    cos[3] = -np.inf
+    ids, sc = m.similar_items(item, k=5)
+    ref = np.argsort(-cos, kind="stable")[:5]
+    assert list(ids) == list(x.items.ids[ref]) and item not in ids
+    np.testing.assert_allclose(sc, cos[ref], rtol=1e-5)
+    # filter_items removes those items; items= restricts the candidates
+    ids2, _ = m.similar_items(item, k=5, filter_items=list(ids[:2]))
+    assert list(ids2[:3]) == list(ids[2:5]) and not set(ids[:2]) & set(ids2)
+    cand = list(x.items.ids[10:20])
+    ids3, _ = m.similar_items(item, k=3, items=cand)
+    assert set(ids3) <= set(cand)
+    with pytest.raises(ValueError, match="exceeds"):
+        m.similar_items(item, k=x.n_items)  # the item itself is not a candidate
     with pytest.raises(NotImplementedError):
-        m.similar_items(x.items.ids[0])
+        tb.Popularity().fit(x).similar_items(item)
 
 
 def test_predict_fallback_and_raise():
