@@ -134,6 +134,62 @@ def mf_sgd_epoch_hogwild(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, l
     return sse.sum()
 
 
+@njit(cache=True)
+def shuffle_segments(order, ptr, seed):
+    """Shuffle ``order[ptr[b]:ptr[b+1]]`` in place for every segment b (Fisher-Yates on one
+    splitmix64 stream started at ``seed``, as :func:`seeded_permutation`)."""
+    x = np.uint64(seed)
+    for b in range(ptr.shape[0] - 1):
+        lo = ptr[b]
+        for t in range(ptr[b + 1] - 1, lo, -1):
+            x += np.uint64(0x9E3779B97F4A7C15)
+            z = x
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+            j = lo + np.int64(((z >> np.uint64(32)) * np.uint64(t - lo + 1)) >> np.uint64(32))
+            tmp = order[t]
+            order[t] = order[j]
+            order[j] = tmp
+    return order
+
+
+def dsgd_blocks(users, items, n_users, n_items, d):
+    """Stratification for DSGD (Gemulla et al., KDD 2011): users and items are each cut into ``d``
+    contiguous index ranges holding about equal numbers of ratings; rating j belongs to block
+    (user range, item range). Returns ``order`` (rating indices grouped by block, data order kept
+    inside a block) and ``block_ptr`` (d·d + 1 offsets into it; block b·d + c is order[ptr[..]:ptr[..+1]])."""
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    n = len(users)
+
+    def ranges(idx, m):
+        cnt = np.bincount(idx, minlength=m)
+        before = np.cumsum(cnt) - cnt
+        return np.minimum(before * d // max(n, 1), d - 1)
+
+    key = ranges(users, n_users)[users] * d + ranges(items, n_items)[items]
+    order = np.argsort(key, kind="stable").astype(np.int64)
+    block_ptr = np.searchsorted(key[order], np.arange(d * d + 1)).astype(np.int64)
+    return order, block_ptr
+
+
+@njit(cache=True, fastmath=FM, parallel=True)
+def mf_sgd_epoch_dsgd(users, items, ratings, order, block_ptr, d, shift, mu, bu, bi, P, Q,
+                      lr_b, lr_f, reg_b, reg_f, biased):
+    """Stratified SGD (DSGD, Gemulla et al. 2011): ``d`` sub-epochs; in sub-epoch s the blocks
+    (b, (b + s + shift) mod d), b = 0..d-1, share no user and no item, so they run in parallel
+    without locks or write conflicts. The result depends only on the data, ``d`` and ``shift``,
+    not on thread timing."""
+    sse = np.zeros(d)
+    for s in range(d):
+        for b in prange(d):
+            blk = b * d + (b + s + shift) % d
+            sse[b] += _mf_sgd_range(users, items, ratings, order, block_ptr[blk], block_ptr[blk + 1],
+                                    mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased)
+    return sse.sum()
+
+
 @njit(cache=True, fastmath=FM, parallel=True)
 def mf_predict(u, i, mu, bu, bi, P, Q, biased):
     """r̂ for index pairs; ``u``/``i`` = -1 means unknown (its bias and the dot product drop out)."""

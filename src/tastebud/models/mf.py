@@ -276,9 +276,13 @@ class MatrixFactorization(_ExplicitFactorModel):
         loss, ×0.5 after one that raised it).
     lr_decay : the decay of the ``exponential``/``inverse`` schedules.
     shuffle : visit ratings in a fresh random order each epoch (seeded) instead of data order.
-    parallel : Hogwild! (Recht et al. 2011): the epoch's ratings are cut into one chunk per thread
-        and processed concurrently without locks. Faster on several cores; results then depend
-        on thread timing (not bit-reproducible). ``False`` (default) is deterministic.
+    parallel : ``False`` (default): one thread, deterministic. ``True`` or ``"dsgd"``: stratified
+        SGD (DSGD, Gemulla et al. 2011): users and items are cut into d = ``num_threads`` ranges
+        of equal rating counts, and each epoch runs d sub-epochs in which d blocks sharing no user
+        and no item are processed concurrently; no write conflicts, and the result depends on d
+        but not on thread timing. ``"hogwild"``: Hogwild! (Recht et al. 2011): the epoch's ratings
+        are cut into one chunk per thread and processed concurrently without locks; threads race on
+        shared rows, so results depend on thread timing (not bit-reproducible).
     early_stopping_rounds : with ``fit(..., valid=...)``, stop when the validation RMSE has not
         improved for this many epochs and restore the best epoch's parameters.
     clip : clip predictions to the training rating range.
@@ -303,7 +307,7 @@ class MatrixFactorization(_ExplicitFactorModel):
         lr_schedule: str = "constant",
         lr_decay: float = 0.9,
         shuffle: bool = False,
-        parallel: bool = False,
+        parallel: bool | str = False,
         early_stopping_rounds: int | None = None,
         clip: bool = True,
         dtype: str = "float32",
@@ -342,11 +346,22 @@ class MatrixFactorization(_ExplicitFactorModel):
         self._check_schedule()
         return lr, reg, lr_b, reg_b
 
+    def _parallel_mode(self) -> str:
+        p = self.parallel
+        if p is False or p is None:
+            return "sequential"
+        if p is True or p == "dsgd":
+            return "dsgd"
+        if p == "hogwild":
+            return "hogwild"
+        raise ValueError(f"parallel must be False, True, 'dsgd' or 'hogwild', got {p!r}")
+
     def fit(self, data: Any, valid: Any = None) -> "MatrixFactorization":
         """Fit on explicit ratings (``Interactions``, a DataFrame with user/item/rating columns, or
         a sparse matrix). ``valid`` (same forms) is scored every epoch into ``history_`` and drives
         ``early_stopping_rounds``."""
         lr, reg, lr_b, reg_b = self._check_params()
+        self._parallel_mode()
         train = self._prepare(data)
         self._init_state(train)
         k = int(self.n_factors)
@@ -369,12 +384,25 @@ class MatrixFactorization(_ExplicitFactorModel):
         threads = num_threads(self.num_threads)
         mu = self.global_mean_ if self.biased else 0.0
         P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
+        mode = self._parallel_mode()
+        if mode == "dsgd":
+            import numba
+
+            d = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))  # blocks per side = threads used
+            block_order, block_ptr = K.dsgd_blocks(u, i, nu, ni, d)
 
         def epoch_fn(epoch: int, mult: float) -> float:
             # one seeded stream per epoch, drawn from the model's generator (deterministic)
-            order = K.seeded_permutation(shuffled, int(rng.integers(0, 2**63 - 1))) if self.shuffle else base_order
+            seed = int(rng.integers(0, 2**63 - 1)) if self.shuffle else 0
+            if mode == "dsgd":
+                order = K.shuffle_segments(block_order, block_ptr, seed) if self.shuffle else block_order
+                shift = seed % d
+                with numba_threads(d):
+                    return float(K.mf_sgd_epoch_dsgd(u, i, r, order, block_ptr, d, shift, mu, bu, bi, P, Q,
+                                                     lr_b * mult, lr * mult, reg_b, reg, bool(self.biased)))
+            order = K.seeded_permutation(shuffled, seed) if self.shuffle else base_order
             args = (u, i, r, order, mu, bu, bi, P, Q, lr_b * mult, lr * mult, reg_b, reg, bool(self.biased))
-            if self.parallel:
+            if mode == "hogwild":
                 with numba_threads(threads) as nt:
                     return float(K.mf_sgd_epoch_hogwild(*args, nt))
             return float(K.mf_sgd_epoch(*args))
