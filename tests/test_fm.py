@@ -390,8 +390,11 @@ def test_end_to_end_ml100k_u1():
     assert m.n_fallbacks_ > 0  # u1.test holds items absent from u1.base
 
 
+# block_rows: columns (~40 rows) gathered in one chunk (BLAS Gram, h kept for the update pass), in
+# chunks of 12 (BLAS on full chunks, a loop on the last 4 rows, h recomputed) or of 3 (loop only)
+@pytest.mark.parametrize("block_rows", [512, 12, 3])
 @pytest.mark.parametrize("use_w", [True, False])
-def test_batched_feature_update_equals_sequential_coordinate_updates(use_w):
+def test_batched_feature_update_equals_sequential_coordinate_updates(use_w, block_rows):
     X, _, _, _, rng = random_problem(n=80, p=9, k=4, density=0.5, seed=13)
     n, p = X.shape
     k = 4
@@ -416,14 +419,15 @@ def test_batched_feature_update_equals_sequential_coordinate_updates(use_w):
         for f in range(k):
             K.update_v(j, f, cptr, crow, cval, Va, Qa, ea, 1.3, lam_v[f], mu_v[f], False)
         K.update_feature(j, cptr, crow, cval, wb, Vb, Qb, eb, 1.3, 0.4, 0.05, lam_v, mu_v, use_w, False,
-                         np.zeros(k + 1), np.zeros(k + 1), np.zeros((k + 1, k + 1)), np.zeros(k + 1))
+                         *K.feature_buffers(k, block_rows))
     np.testing.assert_allclose(wb, wa, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(Vb, Va, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(Qb, Qa, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(eb, ea, rtol=1e-9, atol=1e-10)
 
 
-def test_block_update_is_the_exact_block_minimiser_and_sampler_moments():
+@pytest.mark.parametrize("block_rows", [512, 12, 3])
+def test_block_update_is_the_exact_block_minimiser_and_sampler_moments(block_rows):
     # ALS block update of (w_j, v_j) equals the ridge solution over that block with everything else fixed
     X, _, _, _, rng = random_problem(n=70, p=7, k=3, density=0.5, seed=17)
     n, p = X.shape
@@ -445,7 +449,7 @@ def test_block_update_is_the_exact_block_minimiser_and_sampler_moments():
     r_other = y - (fast_predict(X, 0.0, w, V) - Hm @ np.r_[w[j], V[j]])
     expect = np.linalg.solve(Hm.T @ Hm + np.diag(np.r_[lam_w, lam_v]), Hm.T @ r_other)
     before = float(e @ e + lam_w * w[j] ** 2 + (lam_v * V[j] ** 2).sum())
-    bufs = (np.zeros(k + 1), np.zeros(k + 1), np.zeros((k + 1, k + 1)), np.zeros(k + 1), np.zeros((3, k + 1, k + 1)))
+    bufs = K.feature_buffers(k, block_rows)
     K.update_feature_joint(j, cptr, crow, cval, w, V, Q, e, 1.0, lam_w, 0.0, lam_v, np.zeros(k), True, False, *bufs)
     np.testing.assert_allclose(np.r_[w[j], V[j]], expect, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(e, y - fast_predict(X, 0.0, w, V), atol=1e-10)

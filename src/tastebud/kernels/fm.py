@@ -268,33 +268,105 @@ def update_v(j, f, cptr, crow, cval, V, Q, e, alpha, lam, mu, sample):  # pragma
     V[j, f] = new
 
 
+GEMM_MIN = 8  # gathered chunks with at least this many rows use one BLAS product for their Gram
+
+
 @njit(cache=True, fastmath=False)
-def _feature_gram(j, cptr, crow, cval, V, Q, e, a0, h, s, H):  # pragma: no cover - compiled
-    """One pass over column j: with h_0 = x, h_f = x(q_f − v_{j,f}x) for each row, accumulate
-    s_a = Σ e·h_a and the lower triangle of H_ab = Σ h_a h_b for a, b ≥ a0 (a0 = 1 skips w_j)."""
+def _feature_gram(j, cptr, crow, cval, V, Q, e, s, H, Hm, Gc):  # pragma: no cover - compiled
+    """Gram of feature j's coordinates over its column: with h_0 = x, h_f = x(q_f − v_{j,f}x) per
+    row, s_a = Σ e·h_a and H_ab = Σ h_a h_b (full symmetric (k+1)×(k+1)).
+
+    The rows are gathered in chunks of ``len(Hm)`` into ``Hm`` (row t = h_0..h_k, e_r); a chunk of
+    ``GEMM_MIN`` rows or more adds ``Hmᵀ Hm`` (one BLAS product gives H and s together; ``Gc`` is
+    its (k+2)×(k+2) scratch), a shorter one is summed in a loop. Returns True when the whole column
+    fit into one chunk: ``Hm`` then still holds every row's h for the update pass."""
     k = V.shape[1]
     m = k + 1
+    B = Hm.shape[0]
     for a in range(m):
         s[a] = 0.0
         for b in range(m):
             H[a, b] = 0.0
+    vj = V[j]
+    p0 = cptr[j]
+    p1 = cptr[j + 1]
+    while p0 < p1:
+        c = min(B, p1 - p0)
+        for t in range(c):
+            p = p0 + t
+            r = crow[p]
+            x = cval[p]
+            qr = Q[r]
+            row = Hm[t]
+            row[0] = x
+            for f in range(k):
+                row[f + 1] = x * (qr[f] - vj[f] * x)
+            row[m] = e[r]
+        if c >= GEMM_MIN:
+            Hc = Hm[:c]
+            Gc[:, :] = np.dot(Hc.T, Hc)
+            for a in range(m):
+                s[a] += Gc[m, a]
+                for b in range(m):
+                    H[a, b] += Gc[a, b]
+        else:
+            for t in range(c):
+                row = Hm[t]
+                er = row[m]
+                for a in range(m):
+                    ha = row[a]
+                    s[a] += er * ha
+                    Ha = H[a]
+                    for b in range(m):
+                        Ha[b] += ha * row[b]
+        p0 += c
+    return cptr[j + 1] - cptr[j] <= B
+
+
+@njit(cache=True, fastmath=False)
+def _apply_feature_change(j, cptr, crow, cval, V, Q, e, d, Hm, stored):  # pragma: no cover - compiled
+    """After feature j's parameters moved by d (d_0 on w_j, d_{f+1} on v_{j,f}; V already holds the
+    new values): e_r −= Σ_a d_a h_a (h with the old v_j and the not yet updated Q) and
+    Q[r, f] += d_{f+1} x. ``stored``: ``Hm`` holds the column's h (from ``_feature_gram``)."""
+    k = V.shape[1]
+    d0 = d[0]
+    if stored:
+        for t in range(cptr[j + 1] - cptr[j]):
+            p = cptr[j] + t
+            r = crow[p]
+            x = cval[p]
+            qr = Q[r]
+            row = Hm[t]
+            de = d0 * x
+            for f in range(k):
+                de += d[f + 1] * row[f + 1]
+                qr[f] += d[f + 1] * x
+            e[r] -= de
+        return
+    vj = V[j]
     for p in range(cptr[j], cptr[j + 1]):
         r = crow[p]
         x = cval[p]
-        er = e[r]
-        h[0] = x
+        qr = Q[r]
+        de = d0 * x
         for f in range(k):
-            h[f + 1] = x * (Q[r, f] - V[j, f] * x)
-        for a in range(a0, m):
-            ha = h[a]
-            s[a] += er * ha
-            for b in range(a0, a + 1):
-                H[a, b] += ha * h[b]
+            df = d[f + 1]
+            de += df * x * (qr[f] - (vj[f] - df) * x)
+            qr[f] += df * x
+        e[r] -= de
+
+
+def feature_buffers(k: int, block_rows: int = 512):
+    """Scratch buffers for ``update_feature`` / ``update_feature_joint`` at rank k:
+    (s, H, d, buf, Hm, Gc)."""
+    m = k + 1
+    return (np.zeros(m), np.zeros((m, m)), np.zeros(m), np.zeros((3, m, m)),
+            np.zeros((block_rows, m + 1)), np.zeros((m + 1, m + 1)))
 
 
 @njit(cache=True, fastmath=False)
 def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
-                   h, s, H, d):  # pragma: no cover - compiled
+                   s, H, d, buf, Hm, Gc):  # pragma: no cover - compiled
     """All coordinates of feature j in turn — w_j, then v_{j,1}, …, v_{j,k} — in two passes over
     the column instead of 2(k+1).
 
@@ -303,13 +375,14 @@ def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, m
     after updating coordinate a by d_a the residual correlation of coordinate b is
     s_b − Σ_{a<b} d_a H_ab. The result equals ``update_w`` followed by ``update_v`` for f = 1..k
     (same order, same random draws) up to floating-point rounding; a second pass applies all
-    changes to e and Q. ``h``, ``s`` (k+1), ``H`` (k+1, k+1), ``d`` (k+1) are scratch buffers.
+    changes to e and Q. Scratch buffers: ``feature_buffers(k)``.
     """
     k = V.shape[1]
     m = k + 1
     a0 = 0 if use_w else 1
-    _feature_gram(j, cptr, crow, cval, V, Q, e, a0, h, s, H)
+    stored = _feature_gram(j, cptr, crow, cval, V, Q, e, s, H, Hm, Gc)
     any_change = False
+    d[0] = 0.0
     for a in range(a0, m):
         se = s[a]
         for b in range(a0, a):
@@ -337,30 +410,21 @@ def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, m
             w[j] = new
         else:
             V[j, a - 1] = new
-    if not any_change:
-        return
-    for p in range(cptr[j], cptr[j + 1]):
-        r = crow[p]
-        x = cval[p]
-        de = d[0] * x if use_w else 0.0
-        for f in range(k):
-            # h_f with the old v_{j,f} (= V − d) and the not yet updated Q
-            de += d[f + 1] * x * (Q[r, f] - (V[j, f] - d[f + 1]) * x)
-            Q[r, f] += d[f + 1] * x
-        e[r] -= de
+    if any_change:
+        _apply_feature_change(j, cptr, crow, cval, V, Q, e, d, Hm, stored)
 
 
 @njit(cache=True, fastmath=False)
 def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
-                         h, s, H, d, buf):  # pragma: no cover - compiled
+                         s, H, d, buf, Hm, Gc):  # pragma: no cover - compiled
     """Block update of (w_j, v_{j,1..k}) jointly: ŷ is linear in them, so their joint conditional
     is Gaussian with precision P = αH + diag(λ) and mean P⁻¹(α(Hθ + s) + λμ). ALS takes the mean
-    (exact minimiser over the block), MCMC draws mean + L⁻ᵀz with P = LLᵀ. ``buf``: scratch of
-    shape (3, k+1, k+1)."""
+    (exact minimiser over the block), MCMC draws mean + L⁻ᵀz with P = LLᵀ. Two passes over the
+    column (``_feature_gram``, ``_apply_feature_change``). Scratch buffers: ``feature_buffers(k)``."""
     k = V.shape[1]
     m = k + 1
     a0 = 0 if use_w else 1
-    _feature_gram(j, cptr, crow, cval, V, Q, e, a0, h, s, H)
+    stored = _feature_gram(j, cptr, crow, cval, V, Q, e, s, H, Hm, Gc)
     mm = m - a0
     P = buf[0]
     L = buf[1]
@@ -375,7 +439,7 @@ def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, la
         mu = mu_w if a == 0 else mu_v[a - 1]
         acc = s[a]
         for b in range(a0, m):
-            hab = H[a, b] if b <= a else H[b, a]
+            hab = H[a, b]
             P[a - a0, b - a0] = alpha * hab
             acc += hab * theta[b - a0]
         P[a - a0, a - a0] += lam
@@ -413,14 +477,7 @@ def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, la
             w[j] = x[a - a0]
         else:
             V[j, a - 1] = x[a - a0]
-    for p in range(cptr[j], cptr[j + 1]):
-        r = crow[p]
-        xv = cval[p]
-        de = d[0] * xv if use_w else 0.0
-        for f in range(k):
-            de += d[f + 1] * xv * (Q[r, f] - (V[j, f] - d[f + 1]) * xv)
-            Q[r, f] += d[f + 1] * xv
-        e[r] -= de
+    _apply_feature_change(j, cptr, crow, cval, V, Q, e, d, Hm, stored)
 
 
 @njit(cache=True, fastmath=False)
@@ -436,21 +493,23 @@ def cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, reg_w0, lam_w, lam
     (``lam_v``/``mu_v``: (G, k)); ``Q`` has shape (n, k)."""
     p = len(w)
     k = V.shape[1]
-    h = np.zeros(k + 1)
-    s = np.zeros(k + 1)
-    H = np.zeros((k + 1, k + 1))
-    d = np.zeros(k + 1)
-    buf = np.zeros((3, k + 1, k + 1))
+    m = k + 1
+    s = np.zeros(m)
+    H = np.zeros((m, m))
+    d = np.zeros(m)
+    buf = np.zeros((3, m, m))
+    Hm = np.zeros((512, m + 1))
+    Gc = np.zeros((m + 1, m + 1))
     if use_w0:
         w0[0] = update_w0(w0[0], e, alpha, reg_w0, sample)
     for j in range(p):
         g = groups[j]
         if joint:
             update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w[g], mu_w[g], lam_v[g], mu_v[g],
-                                 use_w, sample, h, s, H, d, buf)
+                                 use_w, sample, s, H, d, buf, Hm, Gc)
         elif cptr[j + 1] - cptr[j] >= gram_min:
             update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w[g], mu_w[g], lam_v[g], mu_v[g],
-                           use_w, sample, h, s, H, d)
+                           use_w, sample, s, H, d, buf, Hm, Gc)
         else:  # short column: it stays in cache, so per-coordinate passes are cheaper than the Gram
             if use_w:
                 update_w(j, cptr, crow, cval, w, e, alpha, lam_w[g], mu_w[g], sample)

@@ -377,10 +377,9 @@ class FactorizationMachine(RatingPredictor):
         Q = np.zeros((n, k))
         yhat = np.empty(n)
 
-        def refresh():
-            if k:
-                K.fm_q(X.indptr, X.indices, X.data, V, Q)
-            K.fm_predict(X.indptr, X.indices, X.data, w0[0], w, V, yhat)
+        def refresh():  # Q and ŷ in one pass over the rows
+            K.fm_parts(X.indptr, X.indices, X.data, w, V, yhat, Q)
+            np.add(yhat, w0[0], out=yhat)
 
         refresh()
         target = y.copy() if not cls else self._probit_latent(yhat, y, rng if sample else None)
