@@ -134,6 +134,9 @@ def main() -> None:
     ap.add_argument("--models", type=str, default=None,
                     help="comma-separated subset of: popularity,transitions,item2vec,sasrec,factorized,shared,albert")
     ap.add_argument("--albert-dim", type=int, default=12, help="embedding_dim E of the factorized/ALBERT variants")
+    ap.add_argument("--positions", default="recency", choices=["recency", "first"], help="SASRec position encoding")
+    ap.add_argument("--lr", type=float, default=2e-3, help="SASRec Adam learning rate")
+    ap.add_argument("--negatives", type=int, default=8, help="SASRec sampled negatives per position (BCE)")
     ap.add_argument("--dropout", type=float, default=0.2, help="SASRec dropout (the paper: 0.5 on Amazon data)")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--json", type=str, default=None)
@@ -173,7 +176,8 @@ def main() -> None:
     # the paper's architecture for Amazon data (H=50, 2 blocks, 1 head, max_len 50); dropout 0.2,
     # lr 2e-3 and 8 negatives per position converge faster than the paper's 0.5 / 1e-3 / 1 in the
     # few epochs a shared 2-core CPU allows
-    sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=2e-3, n_negatives=8, epochs=epochs,
+    sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=args.lr, n_negatives=args.negatives, epochs=epochs,
+               positions=args.positions,
                patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
     E = args.albert_dim
     wanted = None if args.models is None else {m.strip() for m in args.models.split(",") if m.strip()}

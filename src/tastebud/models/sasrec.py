@@ -68,6 +68,10 @@ class SASRec(Recommender):
     embedding_dim : E; ``E < hidden`` turns on ALBERT's factorized item embedding
         (an E-dim table projected to H by a bias-free linear map). None: no factorization.
     share_layers : ALBERT cross-layer sharing: one block's weights used in all ``layers`` blocks.
+    positions : what the learned position embedding encodes. ``"recency"`` (default, as in the
+        reference code, whose left-padded rows always put the newest item in the last column):
+        how many items came after this one, so the newest item always has position 0.
+        ``"first"``: the index counted from the oldest item read.
     loss : ``"bce"`` (sampled negatives, as in the paper) or ``"ce"`` (full softmax).
     n_negatives : negatives per position for ``"bce"``.
     epochs, batch_size, lr : Adam training (β = (0.9, 0.98) as in the reference code).
@@ -96,6 +100,7 @@ class SASRec(Recommender):
         dropout: float = 0.2,
         embedding_dim: int | None = None,
         share_layers: bool = False,
+        positions: Literal["recency", "first"] = "recency",
         loss: Literal["bce", "ce"] = "bce",
         n_negatives: int = 1,
         epochs: int = 100,
@@ -114,6 +119,7 @@ class SASRec(Recommender):
         self.dropout = dropout
         self.embedding_dim = embedding_dim
         self.share_layers = share_layers
+        self.positions = positions
         self.loss = loss
         self.n_negatives = n_negatives
         self.epochs = epochs
@@ -142,6 +148,8 @@ class SASRec(Recommender):
             pos_int("embedding_dim")
             if self.embedding_dim > self.hidden:
                 raise ValueError(f"embedding_dim={self.embedding_dim} must be <= hidden={self.hidden}")
+        if self.positions not in ("recency", "first"):
+            raise ValueError(f"positions must be 'recency' or 'first', got {self.positions!r}")
         if self.loss not in ("bce", "ce"):
             raise ValueError(f"loss must be 'bce' or 'ce', got {self.loss!r}")
         if self.loss == "bce":
@@ -153,7 +161,7 @@ class SASRec(Recommender):
         return SASRecNet(n_items, hidden=int(self.hidden), layers=int(self.layers), heads=int(self.heads),
                          max_len=int(self.max_len), dropout=float(self.dropout),
                          embedding_dim=None if self.embedding_dim is None else int(self.embedding_dim),
-                         share_layers=bool(self.share_layers))
+                         share_layers=bool(self.share_layers), positions=str(self.positions))
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: Any, valid: Any = None, init_embeddings: Any = None, append_valid: bool = True) -> "SASRec":
@@ -265,18 +273,24 @@ class SASRec(Recommender):
             table[torch.as_tensor(idx[ok] + 1, device=table.device)] = torch.as_tensor(V, device=table.device)
         logger.info("SASRec: initialised %d of %d item embeddings from pretrained vectors", int(ok.sum()), len(items))
 
-    def _loss(self, net: SASRecNet, inp: "torch.Tensor", tgt: "torch.Tensor", neg: "torch.Tensor") -> "torch.Tensor":
+    def _loss(self, net: SASRecNet, inp: "torch.Tensor", tgt: "torch.Tensor", neg: "torch.Tensor",
+              norm: float) -> "torch.Tensor":
+        """Sum of the per-position losses of the batch divided by ``norm``, the mean number of
+        target positions per batch over the epoch. Batches group sequences of similar length
+        (:class:`LengthBucketSampler`); a per-batch *mean* would give each position of a batch of
+        short sequences many times the weight of a position in a batch of long ones, whereas
+        this keeps every position's weight equal, as with randomly mixed batches."""
         h = net(inp)
         mask = tgt != 0
         if self.loss == "ce":
             hv = h[mask]
             logits = net.item_emb.score(hv)
             logits[:, 0] = float("-inf")  # the padding item is never a target
-            return F.cross_entropy(logits, tgt[mask])
+            return F.cross_entropy(logits, tgt[mask], reduction="sum") / norm
         pos = net.item_emb.score(h, tgt.unsqueeze(-1)).squeeze(-1)
         negl = net.item_emb.score(h, neg)
         per = F.softplus(-pos) + F.softplus(negl).sum(-1)
-        return per[mask].mean()
+        return per[mask].sum() / norm
 
     def _train(self, net: SASRecNet, train_hist: list[np.ndarray], n_items: int, val_u: np.ndarray,
                val_i: np.ndarray, dev: "torch.device") -> None:
@@ -319,6 +333,7 @@ class SASRec(Recommender):
                 dev: "torch.device") -> None:
         best, bad = -np.inf, 0
         self._best_state, self._best_epoch = None, 0
+        norm = float(ds.lengths.sum()) / max(len(sampler), 1)  # mean target positions per batch
         for epoch in bar:
             t0 = time.perf_counter()
             ds.set_epoch(epoch)
@@ -327,7 +342,7 @@ class SASRec(Recommender):
             total, nb = 0.0, 0
             for inp, tgt, neg in loader:
                 inp, tgt, neg = inp.to(dev), tgt.to(dev), neg.to(dev)
-                loss = self._loss(net, inp, tgt, neg)
+                loss = self._loss(net, inp, tgt, neg, norm)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -497,10 +512,13 @@ class SASRec(Recommender):
         return arrays
 
     def _get_extra(self) -> dict[str, Any]:
-        return {"best_epoch": int(getattr(self, "best_epoch_", 0)), "history": getattr(self, "history_", [])}
+        return {"best_epoch": int(getattr(self, "best_epoch_", 0)), "history": getattr(self, "history_", []),
+                "positions": str(self.positions)}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
+        # files written before the ``positions`` option existed used positions counted from the first item
+        self.positions = str(extra.get("positions", "first"))
         self.hist_indptr_ = np.asarray(arrays["hist_indptr"], dtype=np.int64)
         self.hist_indices_ = np.asarray(arrays["hist_indices"], dtype=np.int64)
         dev = _resolve_device(self.device)

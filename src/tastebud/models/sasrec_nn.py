@@ -130,8 +130,12 @@ class SASRecNet(nn.Module):
     """Embedding → ``layers`` blocks (``share_layers``: one block reused) → final layer norm."""
 
     def __init__(self, n_items: int, hidden: int = 64, layers: int = 2, heads: int = 1, max_len: int = 50,
-                 dropout: float = 0.2, embedding_dim: int | None = None, share_layers: bool = False):
+                 dropout: float = 0.2, embedding_dim: int | None = None, share_layers: bool = False,
+                 positions: str = "recency"):
         super().__init__()
+        if positions not in ("recency", "first"):
+            raise ValueError(f"positions must be 'recency' or 'first', got {positions!r}")
+        self.positions = positions
         self.n_items, self.hidden, self.layers, self.max_len = n_items, hidden, layers, max_len
         self.share_layers = share_layers
         self.item_emb = ItemEmbedding(n_items, hidden, embedding_dim)
@@ -147,9 +151,14 @@ class SASRecNet(nn.Module):
             raise ValueError(f"sequence length {L} exceeds max_len={self.max_len}")
         real = seq != 0
         keep = real.unsqueeze(-1)
-        # positions count from the first real item: a prefix s₁..sₜ of a training sequence and a
-        # t-item history at inference get the same positions, whatever the padding
-        pos = (real.long().cumsum(1) - 1).clamp_(min=0)
+        if self.positions == "recency":
+            # position = how many items came after this one (the newest item is 0); rows are
+            # left-padded, so this is the column counted from the right, whatever the padding
+            pos = torch.arange(L - 1, -1, -1, device=seq.device).expand(b, L)
+        else:
+            # "first": positions count from the oldest real item, so a prefix s₁..sₜ of a training
+            # sequence and a t-item history at inference get the same positions
+            pos = (real.long().cumsum(1) - 1).clamp_(min=0)
         x = self.item_emb(seq) * math.sqrt(self.hidden) + self.pos_emb(pos)
         x = self.emb_drop(x) * keep
         # query t may attend to key s iff s ≤ t and s is a real item; every position may attend to
