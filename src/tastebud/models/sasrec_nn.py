@@ -2,14 +2,17 @@
 
 Conventional PyTorch style: layers are built in ``__init__`` and the computation lives in
 ``forward``. Item index 0 is the padding item; real items are ``1..n_items``. Sequences are
-*left*-padded, and positions are counted from the first real item (the oldest item read gets
-position 0), so a sequence gives the same outputs whatever amount of left padding surrounds it,
-and the output after the first t items of a training sequence is exactly the output for a
-t-item history at inference: short histories of new users are in the training distribution.
+*left*-padded. Positions (``positions=``) are counted either from the newest item
+(``"recency"``, the default: the newest item is position 0, which is what the reference code's
+fixed-width left-padded rows amount to) or from the oldest item read (``"first"``). Both are
+counted over real items only, so a sequence gives the same outputs whatever amount of left
+padding surrounds it. With ``"first"`` the output after the first t items of a training sequence
+is exactly the output for a t-item history at inference; with ``"recency"`` the query position of
+every inference is position 0, which training sees at the end of every sequence.
 
 Architecture (Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018, §III):
 
-    E⁰ₜ = √H · M[sₜ] + Pₜ                                   (item + learned position embedding, t from 0)
+    E⁰ₜ = √H · M[sₜ] + Pₜ                                   (item + learned position embedding)
     for each block b = 1..B:
         Q   = LN₁(Eᵇ⁻¹)
         A   = Q + MultiHeadAttn(Q, Eᵇ⁻¹, Eᵇ⁻¹; causal + key-padding mask)
