@@ -296,6 +296,41 @@ def test_probit_latent_draws_have_the_right_sign_and_mean():
     assert abs(z[20000:].mean() - ez[-1]) < 0.02
 
 
+
+def test_ndtri_kernel_matches_scipy_and_fused_probit_step_matches_reference():
+    from scipy.special import ndtri
+
+    ps = np.r_[np.logspace(-300, -1, 400), np.linspace(0.01, 0.99, 401), 1 - np.logspace(-16, -1, 100)]
+    ours = np.array([K.ndtri(p) for p in ps])
+    np.testing.assert_allclose(ours, ndtri(ps), rtol=1e-14, atol=1e-14)
+    # fused Gibbs step of the latent targets == the numpy reference with the same uniforms
+    rng = np.random.default_rng(4)
+    n = 5000
+    m = rng.normal(size=n) * 6  # includes |y·m| > 8, where Φ(y·m) rounds to 0 or 1
+    y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    expect = FactorizationMachine._probit_latent(m, y, np.random.default_rng(9))
+    target = m + rng.normal(size=n)
+    e = target - m
+    K.probit_resample(e, target, y, 1.0 - np.random.default_rng(9).random(n))
+    assert np.isfinite(target).all() and (np.sign(target) == y).all()
+    np.testing.assert_allclose(target, expect, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(target - e, m, atol=1e-12)
+
+
+def test_sample_averaged_prediction_kernel_equals_per_sample_loop():
+    from scipy.special import ndtr
+
+    X, _, _, _, rng = random_problem(n=60, p=12, k=3, density=0.3, seed=21)
+    S = 5
+    w0s = rng.normal(size=S)
+    ws = rng.normal(size=(S, 12)).astype(np.float32)
+    Vs = rng.normal(size=(S, 12, 3)).astype(np.float32)
+    per = np.array([fast_predict(X, w0s[s], ws[s].astype(np.float64), Vs[s].astype(np.float64)) for s in range(S)])
+    for code, g in ((0, lambda z: z), (1, ndtr), (2, lambda z: 1 / (1 + np.exp(-z)))):
+        out = np.empty(X.shape[0])
+        K.fm_predict_mean(X.indptr, X.indices, X.data, w0s, ws, Vs, code, out)
+        np.testing.assert_allclose(out, g(per).mean(0), rtol=1e-12, atol=1e-12)
+
 # ---------------------------------------------------------------------------- errors
 def test_clear_errors_for_bad_input():
     X, w0, w, V, rng = random_problem(n=30, p=6)

@@ -412,9 +412,11 @@ class FactorizationMachine(RatingPredictor):
             if it and it % 20 == 0:  # wash out floating-point drift of the caches
                 refresh()
                 e = target - yhat
-            if cls:
+            if cls and sample:  # redraw the latent targets; e follows (one fused pass)
+                K.probit_resample(e, target, y, 1.0 - rng.random(n))
+            elif cls:  # ALS: their expectations (EM for the probit model)
                 yhat_now = target - e
-                target = self._probit_latent(yhat_now, y, rng if sample else None)
+                target = self._probit_latent(yhat_now, y, None)
                 e = target - yhat_now
             if sample:
                 if not cls:
@@ -454,20 +456,18 @@ class FactorizationMachine(RatingPredictor):
             yield self.w0_, self.w_, self.V_
 
     def _raw(self, X: sp.csr_matrix, link: bool) -> np.ndarray:
-        """Mean over samples of ŷ (link=False) or of P(y=1|x) (link=True)."""
-        out = np.zeros(X.shape[0])
-        buf = np.empty(X.shape[0])
-        n = 0
-        cls_sgd = self.solver == "sgd"
+        """Mean over samples of ŷ (link=False) or of P(y=1|x) (link=True): one kernel pass over
+        the rows that loops over the (float32) samples itself."""
+        if self.solver == "mcmc" and getattr(self, "w0_samples_", None) is not None:
+            w0s, ws, Vs = np.asarray(self.w0_samples_), self.w_samples_, self.V_samples_
+        else:
+            w0s, ws, Vs = np.array([self.w0_]), np.asarray(self.w_)[None], np.asarray(self.V_)[None]
+        code = 0 if not link else (2 if self.solver == "sgd" else 1)
+        out = np.empty(X.shape[0])
         with numba_threads(self.num_threads):
-            for w0, w, V in self._samples():
-                K.fm_predict(X.indptr, X.indices, X.data, w0, w, V, buf)
-                if link:
-                    out += (1.0 / (1.0 + np.exp(-buf))) if cls_sgd else ndtr(buf)
-                else:
-                    out += buf
-                n += 1
-        return out / n
+            K.fm_predict_mean(X.indptr, X.indices, X.data, w0s, np.ascontiguousarray(ws),
+                              np.ascontiguousarray(Vs), code, out)
+        return out
 
     def decision_function(self, X: Any) -> np.ndarray:
         """ŷ(x) for each row of the design matrix (averaged over MCMC samples)."""
