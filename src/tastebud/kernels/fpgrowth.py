@@ -65,7 +65,7 @@ def prepare_ranks(indptr, indices, rank_of):
 
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _less(ptr, data, x, y):
     """Sequence x < sequence y (lexicographic; a proper prefix sorts first)."""
     i = ptr[x]
@@ -80,11 +80,20 @@ def _less(ptr, data, x, y):
     return (ie - i) < (je - j)
 
 
-@njit(cache=True)
-def sort_sequences(ptr, data, n):
-    """Stable lexicographic order of the ``n`` sequences ``data[ptr[s]:ptr[s+1]]`` (merge sort)."""
-    order = np.arange(n, dtype=np.int64)
-    tmp = np.empty(n, dtype=np.int64)
+# The mining loop and the helpers it calls are compiled without numba's reference counting
+# (``_nrt=False``): they allocate nothing and never rebind an array, so that no atomic refcount
+# update runs per loop iteration (with it, those updates took most of the mining time). The
+# arenas live in ``fpgrowth_mine``, which grows them and resumes the loop when it runs short.
+
+
+@njit(cache=True, _nrt=False)
+def sort_sequences(ptr, data, n, reverse_input, order, tmp):
+    """Write into ``order[:n]`` the lexicographic order of the ``n`` sequences
+    ``data[ptr[s]:ptr[s+1]]`` (merge sort; ties in input order, or reversed input order with
+    ``reverse_input``; ``tmp``: scratch of the same length). Merges of runs already in order are
+    skipped, so nearly sorted input costs about n comparisons."""
+    for i in range(n):
+        order[i] = n - 1 - i if reverse_input else i
     # insertion-sort runs of 16, then merge
     run = 16
     for lo in range(0, n, run):
@@ -97,43 +106,56 @@ def sort_sequences(ptr, data, n):
                 j -= 1
             order[j + 1] = v
     width = run
+    src = order
+    dst = tmp
+    in_tmp = False
     while width < n:
         for lo in range(0, n, 2 * width):
             mid = min(lo + width, n)
             hi = min(lo + 2 * width, n)
+            if mid >= hi or not _less(ptr, data, src[mid], src[mid - 1]):
+                for k in range(lo, hi):  # already in order
+                    dst[k] = src[k]
+                continue
             i = lo
             j = mid
             k = lo
             while i < mid and j < hi:
-                if _less(ptr, data, order[j], order[i]):
-                    tmp[k] = order[j]
+                if _less(ptr, data, src[j], src[i]):
+                    dst[k] = src[j]
                     j += 1
                 else:
-                    tmp[k] = order[i]
+                    dst[k] = src[i]
                     i += 1
                 k += 1
             while i < mid:
-                tmp[k] = order[i]
+                dst[k] = src[i]
                 i += 1
                 k += 1
             while j < hi:
-                tmp[k] = order[j]
+                dst[k] = src[j]
                 j += 1
                 k += 1
-        order, tmp = tmp, order
+        src, dst = dst, src
+        in_tmp = not in_tmp
         width *= 2
-    return order
+    if in_tmp:
+        for i in range(n):
+            order[i] = src[i]
 
 
-@njit(cache=True)
-def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_src, n_dep, n_link, i_head, ibase, prev):
+@njit(cache=True, _nrt=False)
+def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_src, n_dep, n_link, i_head, i_nn, i_dsum, ibase,
+                prev, reverse_input, order, tmp):
     """Insert the paths ``data[ptr[s]:ptr[s+1]]`` (ascending local ids, root first) into a tree
     rooted at node ``root`` (nodes allocated from ``root + 1``). Paths are visited in
     lexicographic order, so a path shares exactly its common prefix with the previous one (no
     child lookups). A node at depth d created by path s remembers ``n_src = ptr[s] + d``: its
     ancestors' items are the contiguous slice ``data[n_src - d : n_src]``, which mining reads
-    instead of chasing parent pointers. Returns ``(next free node, is_single_path)``."""
-    order = sort_sequences(ptr, data, npaths)
+    instead of chasing parent pointers. Per local item, ``i_nn`` counts its nodes and ``i_dsum``
+    sums their depths (the exact sizes of its conditional pattern base). Returns
+    ``(next free node, is_single_path)``."""
+    sort_sequences(ptr, data, npaths, reverse_input, order, tmp)
     nn = root + 1
     plen = 0  # length of the previous path
     single = True
@@ -159,6 +181,8 @@ def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_src, n_dep, n_lin
             n_dep[nn] = d
             n_link[nn] = i_head[ibase + it]
             i_head[ibase + it] = nn
+            i_nn[ibase + it] += 1
+            i_dsum[ibase + it] += d
             prev[d] = nn
             nn += 1
         plen = L
@@ -187,7 +211,6 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     t_count[0] = n_baskets
     t_first[0] = 1
     t_nchild[0] = 0
-    n_t = 1
     if n_freq == 0:
         return t_parent[:1], t_item[:1], t_count[:1], t_first[:1], t_nchild[:1], 1
 
@@ -208,6 +231,8 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     i_head = np.empty(cap_i, dtype=np.int32)  # first node of the item (node link list)
     i_cnt = np.empty(cap_i, dtype=np.int64)  # count of the item in this tree
     i_trie = np.empty(cap_i, dtype=np.int64)  # trie node of prefix ∪ {item}
+    i_nn = np.empty(cap_i, dtype=np.int64)  # number of nodes of the item in its tree
+    i_dsum = np.empty(cap_i, dtype=np.int64)  # sum of their depths
     # ---- frames (depth <= n_freq + 1)
     depth_cap = n_freq + 2
     f_ibase = np.empty(depth_cap, dtype=np.int64)
@@ -222,8 +247,12 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     ccount = np.zeros(n_freq, dtype=np.int64)
     cmap = np.full(n_freq, -1, dtype=np.int32)
     prev = np.empty(n_freq + 1, dtype=np.int64)
-    pb_ptr = np.empty(1024, dtype=np.int64)
-    pb_cnt = np.empty(1024, dtype=np.int64)
+    nb = indptr.shape[0] - 1
+    cap_p = max(1024, nb + 1)
+    pb_ptr = np.empty(cap_p, dtype=np.int64)
+    pb_cnt = np.empty(cap_p, dtype=np.int64)
+    s_order = np.empty(cap_p, dtype=np.int64)
+    s_tmp = np.empty(cap_p, dtype=np.int64)
 
     # ---- build the initial tree (frame 0)
     m = n_freq
@@ -231,9 +260,12 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         i_rank[r] = r
         i_head[r] = -1
         i_cnt[r] = freq_counts[r]
-    nb = indptr.shape[0] - 1
+        i_nn[r] = 0
+        i_dsum[r] = 0
     ones = np.ones(nb, dtype=np.int64)
-    nn, single = _build_tree(indptr, dat, ones, nb, 0, n_item, n_cnt, n_src, n_dep, n_link, i_head, 0, prev)
+    nn, single = _build_tree(indptr, dat, ones, nb, 0, n_item, n_cnt, n_src, n_dep, n_link, i_head, i_nn, i_dsum, 0,
+                             prev, False, s_order, s_tmp)
+    n_t = 1
     for r in range(m):
         t_parent[n_t] = 0
         t_item[n_t] = r
@@ -243,7 +275,6 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         i_trie[r] = n_t
         n_t += 1
     t_nchild[0] = m
-    sp = 0
     f_ibase[0] = 0
     f_next[0] = m - 1
     f_len[0] = 1
@@ -252,21 +283,98 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
     f_itop[0] = m
     f_dtop[0] = nnz
 
+    st = np.zeros(2, dtype=np.int64)  # (stack pointer, trie size) between calls of the loop
+    st[1] = n_t
+    need = np.zeros(5, dtype=np.int64)
+    while _mine_loop(st, need, min_count, max_len,
+                     t_parent, t_item, t_count, t_first, t_nchild,
+                     dat, n_item, n_cnt, n_src, n_dep, n_link,
+                     i_rank, i_head, i_cnt, i_trie, i_nn, i_dsum,
+                     f_ibase, f_next, f_len, f_path, f_ntop, f_itop, f_dtop,
+                     ccount, cmap, prev, pb_ptr, pb_cnt, s_order, s_tmp):
+        # an arena ran short: grow it (at least doubling) and resume
+        if need[0] > i_rank.shape[0]:
+            i_rank = _grow(i_rank, need[0])
+            i_head = _grow(i_head, need[0])
+            i_cnt = _grow(i_cnt, need[0])
+            i_trie = _grow(i_trie, need[0])
+            i_nn = _grow(i_nn, need[0])
+            i_dsum = _grow(i_dsum, need[0])
+        if need[1] > t_parent.shape[0]:
+            t_parent = _grow(t_parent, need[1])
+            t_item = _grow(t_item, need[1])
+            t_count = _grow(t_count, need[1])
+            t_first = _grow(t_first, need[1])
+            t_nchild = _grow(t_nchild, need[1])
+        if need[2] > dat.shape[0]:
+            dat = _grow(dat, need[2])
+        if need[3] > n_item.shape[0]:
+            n_item = _grow(n_item, need[3])
+            n_cnt = _grow(n_cnt, need[3])
+            n_src = _grow(n_src, need[3])
+            n_dep = _grow(n_dep, need[3])
+            n_link = _grow(n_link, need[3])
+        if need[4] > pb_ptr.shape[0]:
+            pb_ptr = _grow(pb_ptr, need[4])
+            pb_cnt = _grow(pb_cnt, need[4])
+            s_order = _grow(s_order, need[4])
+            s_tmp = _grow(s_tmp, need[4])
+    n_t = st[1]
+    return t_parent[:n_t], t_item[:n_t], t_count[:n_t], t_first[:n_t], t_nchild[:n_t], n_t
+
+
+@njit(cache=True, _nrt=False)
+def _mine_loop(st, need, min_count, max_len,
+               t_parent, t_item, t_count, t_first, t_nchild,
+               dat, n_item, n_cnt, n_src, n_dep, n_link,
+               i_rank, i_head, i_cnt, i_trie, i_nn, i_dsum,
+               f_ibase, f_next, f_len, f_path, f_ntop, f_itop, f_dtop,
+               ccount, cmap, prev, pb_ptr, pb_cnt, s_order, s_tmp):
+    """The depth-first mining loop of :func:`fpgrowth_mine` over an explicit frame stack.
+    Returns False when done, True (with the sizes it needs in ``need``) when an arena is too
+    small for the next step; the step has then not started, and calling again after growing
+    the arenas resumes exactly there."""
+    sp = st[0]
+    n_t = st[1]
     while sp >= 0:
         j = f_next[sp]
         if j < 0 or f_len[sp] >= max_len:
             sp -= 1
             continue
-        f_next[sp] = j - 1
         if j == 0:
+            f_next[sp] = -1
             continue
         ib = f_ibase[sp]
         ntop = f_ntop[sp]
         itop = f_itop[sp]
         dtop = f_dtop[sp]
+        # ---- room for this step (the child frame has at most j items, its base is exactly
+        # i_dsum data and i_nn paths)
+        short = False
+        if itop + j > i_rank.shape[0]:
+            need[0] = itop + j
+            short = True
+        if n_t + j > t_parent.shape[0]:
+            need[1] = n_t + j
+            short = True
+        if not f_path[sp]:
+            tot = i_dsum[ib + j]
+            if dtop + tot > dat.shape[0]:
+                need[2] = dtop + tot
+                short = True
+            if ntop + tot + 1 > n_item.shape[0]:
+                need[3] = ntop + tot + 1
+                short = True
+            if i_nn[ib + j] + 1 > pb_ptr.shape[0]:
+                need[4] = i_nn[ib + j] + 1
+                short = True
+        if short:
+            st[0] = sp
+            st[1] = n_t
+            return True
+        f_next[sp] = j - 1
         parent_t = i_trie[ib + j]
         npaths = 0
-        tot = 0
         if f_path[sp]:
             newm = j  # child frame: items 0..j-1 of this path, all with the count of item j
         else:
@@ -278,7 +386,6 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
                 d = n_dep[nd]
                 for p in range(e - d, e):
                     ccount[dat[p]] += c
-                tot += d
                 npaths += 1
                 nd = n_link[nd]
             newm = 0
@@ -293,17 +400,6 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
                     ccount[q] = 0
                 continue
         # ---- emit the child itemsets (contiguous children of parent_t, ascending rank)
-        i_rank = _grow(i_rank, itop + newm)
-        i_head = _grow(i_head, itop + newm)
-        i_cnt = _grow(i_cnt, itop + newm)
-        i_trie = _grow(i_trie, itop + newm)
-        need = n_t + newm
-        if need > t_parent.shape[0]:
-            t_parent = _grow(t_parent, need)
-            t_item = _grow(t_item, need)
-            t_count = _grow(t_count, need)
-            t_first = _grow(t_first, need)
-            t_nchild = _grow(t_nchild, need)
         t_first[parent_t] = n_t
         t_nchild[parent_t] = newm
         if f_path[sp]:
@@ -332,6 +428,8 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             if k >= 0:
                 i_rank[itop + k] = i_rank[ib + q]
                 i_head[itop + k] = -1
+                i_nn[itop + k] = 0
+                i_dsum[itop + k] = 0
                 i_cnt[itop + k] = ccount[q]
                 i_trie[itop + k] = n_t
                 t_parent[n_t] = parent_t
@@ -342,14 +440,9 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
                 n_t += 1
             ccount[q] = 0
         child_len = f_len[sp] + 1
-        if child_len >= max_len:
-            continue  # the child's items are emitted; nothing deeper is needed
+        if child_len >= max_len or newm == 1:
+            continue  # the child's items are emitted; nothing deeper is needed (one item: no pairs)
         # ---- the conditional pattern base: frequent items of each path, written above dtop
-        if dtop + tot > dat.shape[0]:
-            dat = _grow(dat, dtop + tot)
-        if npaths + 1 > pb_ptr.shape[0]:
-            pb_ptr = _grow(pb_ptr, npaths + 1)
-            pb_cnt = _grow(pb_cnt, npaths + 1)
         w = dtop
         q = 0
         nd = i_head[ib + j]
@@ -365,17 +458,11 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             q += 1
             nd = n_link[nd]
         pb_ptr[npaths] = w
-        # ---- build the conditional tree above the current node arena top
-        croot = ntop
-        need = croot + (w - dtop) + 1
-        if need > n_item.shape[0]:
-            n_item = _grow(n_item, need)
-            n_cnt = _grow(n_cnt, need)
-            n_src = _grow(n_src, need)
-            n_dep = _grow(n_dep, need)
-            n_link = _grow(n_link, need)
-        cn, csingle = _build_tree(pb_ptr, dat, pb_cnt, npaths, croot, n_item, n_cnt, n_src, n_dep, n_link,
-                                  i_head, itop, prev)
+        # ---- build the conditional tree above the current node arena top; the node links run
+        # against creation order, and creation order is the lexicographic order of the nodes'
+        # prefixes: the pattern base, read backwards, is nearly sorted
+        cn, csingle = _build_tree(pb_ptr, dat, pb_cnt, npaths, ntop, n_item, n_cnt, n_src, n_dep, n_link,
+                                  i_head, i_nn, i_dsum, itop, prev, True, s_order, s_tmp)
         sp += 1
         f_ibase[sp] = itop
         f_next[sp] = newm - 1
@@ -384,7 +471,9 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
         f_ntop[sp] = cn
         f_itop[sp] = itop + newm
         f_dtop[sp] = w
-    return t_parent[:n_t], t_item[:n_t], t_count[:n_t], t_first[:n_t], t_nchild[:n_t], n_t
+    st[0] = sp
+    st[1] = n_t
+    return False
 
 
 # ----------------------------------------------------------------------------- trie lookups

@@ -125,7 +125,6 @@ class FPGrowth(Model):
         self.t_parent_, self.t_item_, self.t_count_ = tp, ti, tc
         self.t_first_, self.t_nchild_ = tf, tn
         self._depth = K.trie_depths(tp)
-        self._fs: list | None = None
         self._fs_arr: np.ndarray | None = None
 
     # ------------------------------------------------------------------ itemsets
@@ -143,23 +142,12 @@ class FPGrowth(Model):
         # drop the empty set (trie node 0)
         return ItemsetArrays(indptr[1:] - indptr[1], items, self.t_count_[1:].copy(), self.items_.ids, self.n_baskets_)
 
-    def _frozensets(self) -> list:
-        if self._fs is None:
-            # one frozenset per itemset: its parent's plus one item. The cyclic GC is paused while
-            # millions of containers are created (its repeated full scans would dominate).
-            single = [frozenset((x,)) for x in self.items_.ids[self.rank_item_].tolist()]
-            fs: list = [frozenset()]
-            append = fs.append
-            was = gc.isenabled()
-            gc.disable()
-            try:
-                for p, i in zip(self.t_parent_[1:].tolist(), self.t_item_[1:].tolist()):
-                    append(fs[p] | single[i])
-            finally:
-                if was:
-                    gc.enable()
-            self._fs = fs
-        return self._fs
+    def _frozenset_array(self) -> np.ndarray:
+        """Object array of one frozenset of external ids per trie node (node 0: the empty set),
+        built once and cached (``itemsets()`` and the rule frames index it)."""
+        if self._fs_arr is None or len(self._fs_arr) != len(self.t_parent_):
+            self._fs_arr = _trie_frozensets(self.t_parent_, self.t_item_, self.items_.ids[self.rank_item_].tolist())
+        return self._fs_arr
 
     def itemsets(self, min_len: int = 1, sort: bool = False) -> pd.DataFrame:
         """DataFrame with ``support``, ``itemsets`` (frozensets of external ids) and ``count``,
@@ -168,9 +156,12 @@ class FPGrowth(Model):
         descending support, then length."""
         self._check_fitted()
         fs = self._frozenset_array()
-        sel = np.flatnonzero(self._depth >= max(1, int(min_len)))
-        cnt = self.t_count_[sel]
-        df = pd.DataFrame({"support": cnt / self.n_baskets_, "itemsets": fs[sel], "count": cnt}, copy=False)
+        if int(min_len) <= 1:
+            sel = slice(1, None)  # every node but the empty set: plain copies, no fancy indexing
+        else:
+            sel = np.flatnonzero(self._depth >= int(min_len))
+        cnt = self.t_count_[sel].copy()
+        df = pd.DataFrame({"support": cnt / self.n_baskets_, "itemsets": fs[sel].copy(), "count": cnt}, copy=False)
         if sort:
             o = np.lexsort((self._depth[sel], -cnt))
             df = df.iloc[o].reset_index(drop=True)
@@ -291,14 +282,6 @@ class FPGrowth(Model):
                 **{m: cols[m] for m in METRICS}}
         return pd.DataFrame(data, copy=False)
 
-    def _frozenset_array(self) -> np.ndarray:
-        if getattr(self, "_fs_arr", None) is None or len(self._fs_arr) != len(self.t_parent_):
-            fs = self._frozensets()
-            arr = np.empty(len(fs), dtype=object)
-            arr[:] = fs
-            self._fs_arr = arr
-        return self._fs_arr
-
     def rules(self, metric: str = "confidence", min_threshold: float = 0.5, *, single_consequent: bool = False,
               top_k: int | None = None, sort: bool = False, min_confidence: float | None = None) -> pd.DataFrame:
         """Association rules A → C with ``metric >= min_threshold`` (mlxtend columns; see
@@ -360,3 +343,45 @@ class FPGrowth(Model):
         self._set_trie(arrays["t_parent"].astype(np.int64), arrays["t_item"].astype(np.int32),
                        arrays["t_count"].astype(np.int64), arrays["t_first"].astype(np.int64),
                        arrays["t_nchild"].astype(np.int32))
+
+
+# frozensets per chunk of trie nodes (parent indices converted to Python ints one chunk at a time,
+# so that their memory is reused)
+_FS_CHUNK = 1 << 16
+# above this many frozensets, they are moved straight to the oldest GC generation (see below)
+_FS_GC_PROMOTE = 100_000
+
+
+def _trie_frozensets(t_parent: np.ndarray, t_item: np.ndarray, rank_ids: list) -> np.ndarray:
+    """One frozenset per trie node: its parent's plus one item (``fs[p] | {id}``, which copies
+    the parent's hash table instead of hashing every item again and gives the smallest tables
+    CPython makes), returned as an object array.
+
+    Garbage collection: the cyclic GC is paused while the containers are created (its repeated
+    scans would dominate). Afterwards, when the GC was enabled and nobody uses ``gc.freeze``,
+    ``gc.freeze(); gc.unfreeze()`` moves the tracked objects of the process, the new frozensets
+    included, into the oldest generation without scanning them: the frozensets are alive (cached
+    here), and scanning them once in generation 0 and again in generation 1, as the next
+    allocations would otherwise do, costs about as much as creating them. Objects moved along
+    are still collected by the next full collection; nothing else changes.
+    """
+    n = len(t_parent)
+    single = [frozenset((x,)) for x in rank_ids]
+    fs: list = [frozenset()]
+    append = fs.append
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for lo in range(1, n, _FS_CHUNK):
+            hi = min(n, lo + _FS_CHUNK)
+            for p, i in zip(t_parent[lo:hi].tolist(), t_item[lo:hi].tolist()):
+                append(fs[p] | single[i])
+        arr = np.fromiter(fs, dtype=object, count=n)
+        del fs
+    finally:
+        if was:
+            if n > _FS_GC_PROMOTE and gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
+            gc.enable()
+    return arr
