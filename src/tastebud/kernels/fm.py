@@ -589,19 +589,22 @@ def probit_resample(e, target, y, u):  # pragma: no cover - compiled
 def fm_predict_mean(indptr, indices, data, w0s, ws, Vs, link, out):  # pragma: no cover - compiled
     """out[r] = mean over samples s of g(ŷ_s(x_r)), with (w0s[s], ws[s], Vs[s]) the sampled
     parameters (any float dtype) and g the identity (link 0), the probit Φ (link 1) or the
-    logistic σ (link 2). Same per-sample arithmetic as ``fm_predict``; one pass over the rows."""
+    logistic σ (link 2). Same per-sample arithmetic as ``fm_predict``; samples in the outer loop
+    (one sample's V stays in cache while all rows use it), rows in parallel."""
     n = len(indptr) - 1
     S = len(w0s)
     k = Vs.shape[2]
     inv_sqrt2 = 0.7071067811865476
     for r in prange(n):
-        a0 = indptr[r]
-        a1 = indptr[r + 1]
-        acc = 0.0
-        for smp in range(S):
-            w = ws[smp]
-            V = Vs[smp]
-            s = np.float64(w0s[smp])
+        out[r] = 0.0
+    for smp in range(S):
+        w = ws[smp]
+        V = Vs[smp]
+        c = np.float64(w0s[smp])
+        for r in prange(n):
+            a0 = indptr[r]
+            a1 = indptr[r + 1]
+            s = c
             for p in range(a0, a1):
                 s += np.float64(w[indices[p]]) * data[p]
             for f in range(k):
@@ -616,5 +619,6 @@ def fm_predict_mean(indptr, indices, data, w0s, ws, Vs, link, out):  # pragma: n
                 s = 0.5 * math.erfc(-s * inv_sqrt2)
             elif link == 2:
                 s = 1.0 / (1.0 + np.exp(-s))
-            acc += s
-        out[r] = acc / S
+            out[r] += s
+    for r in prange(n):
+        out[r] /= S
