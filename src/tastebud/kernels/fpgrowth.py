@@ -479,7 +479,7 @@ def _mine_loop(st, need, min_count, max_len,
 # ----------------------------------------------------------------------------- trie lookups
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined where called in loops (no refcounting per call)
 def trie_child(t_item, t_first, t_nchild, node, item):
     """Child of ``node`` carrying ``item`` (binary search), or -1."""
     lo = t_first[node]
@@ -539,7 +539,7 @@ M_CERTAINTY = 9
 M_KULCZYNSKI = 10
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def rule_metric(code, cx, ca, cc, n):
     sx = cx / n
     sa = ca / n
@@ -576,7 +576,7 @@ def rule_metric(code, cx, ca, cc, n):
     return (conf + sx / sc) / 2.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _passes(code, thr, cx, ca, cc, n, min_conf_num, min_conf_den):
     # confidence compared exactly on counts when requested: cx/ca >= num/den
     if code == M_CONFIDENCE and min_conf_den > 0:
@@ -599,7 +599,6 @@ def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
     rx = np.empty(cap if not count_only else 0, dtype=np.int64)
     ra = np.empty(cap if not count_only else 0, dtype=np.int64)
     rc = np.empty(cap if not count_only else 0, dtype=np.int64)
-    nr = 0
     # DFS stack over the trie; per depth d the subset-node table of size 2^d
     stack = np.empty(1024, dtype=np.int64)
     sdepth = np.empty(1024, dtype=np.int64)
@@ -613,80 +612,116 @@ def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
     else:
         sub = np.empty(1, dtype=np.int64)
     items = np.empty(maxd + 1, dtype=np.int32)  # items of the current path, items[0] = depth-1 item
-    for ri in range(roots.shape[0]):
-        top = 0
-        stack[0] = roots[ri]
-        sdepth[0] = 1
-        while top >= 0:
-            x = stack[top]
-            d = sdepth[top]
-            top -= 1
-            items[d - 1] = t_item[x]
-            # push children
-            nc = t_nchild[x]
-            if nc > 0:
-                if top + 1 + nc > stack.shape[0]:
-                    stack = _grow(stack, top + 1 + nc)
-                    sdepth = _grow(sdepth, top + 1 + nc)
-                f = t_first[x]
-                for q in range(nc - 1, -1, -1):
-                    top += 1
-                    stack[top] = f + q
-                    sdepth[top] = d + 1
-            if not one_consequent:
-                # subset table for depth d: bits 0..d-1 <-> items[0..d-1]
-                o = off[d]
-                if d == 1:
-                    sub[o] = 0
-                    sub[o + 1] = x
-                else:
-                    po = off[d - 1]
-                    half = 1 << (d - 1)
-                    it = items[d - 1]
-                    for mask in range(half):
-                        sub[o + mask] = sub[po + mask]
-                        sub[o + half + mask] = trie_child(t_item, t_first, t_nchild, sub[po + mask], it)
-                if d < 2:
-                    continue
-                full = (1 << d) - 1
-                cx = t_count[x]
-                for amask in range(1, full):
-                    an = sub[o + amask]
-                    cn = sub[o + (full ^ amask)]
-                    if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
-                        if not count_only:
-                            if nr >= rx.shape[0]:
-                                rx = _grow(rx, nr + 1)
-                                ra = _grow(ra, nr + 1)
-                                rc = _grow(rc, nr + 1)
-                            rx[nr] = x
-                            ra[nr] = an
-                            rc[nr] = cn
-                        nr += 1
-            else:
-                if d < 2:
-                    continue
-                cx = t_count[x]
-                for ci in range(d):
-                    # antecedent: items[0..d-1] without items[ci], walked from the root
-                    an = 0
-                    for q in range(d):
-                        if q != ci:
-                            an = trie_child(t_item, t_first, t_nchild, an, items[q])
-                    cn = 1 + items[ci]  # single items are trie nodes 1..F in rank order
-                    if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
-                        if not count_only:
-                            if nr >= rx.shape[0]:
-                                rx = _grow(rx, nr + 1)
-                                ra = _grow(ra, nr + 1)
-                                rc = _grow(rc, nr + 1)
-                            rx[nr] = x
-                            ra[nr] = an
-                            rc[nr] = cn
-                        nr += 1
+    st = np.zeros(3, dtype=np.int64)  # (next root, stack top, rules so far) between calls
+    st[1] = -1
+    need = np.zeros(2, dtype=np.int64)
+    while _rules_loop(st, need, t_item, t_count, t_first, t_nchild, roots, n, code, thr, min_conf_num,
+                      min_conf_den, one_consequent, count_only, rx, ra, rc, stack, sdepth, off, sub, items):
+        # a buffer ran short: grow it and resume
+        if need[0] > stack.shape[0]:
+            stack = _grow(stack, need[0])
+            sdepth = _grow(sdepth, need[0])
+        if need[1] > rx.shape[0]:
+            rx = _grow(rx, need[1])
+            ra = _grow(ra, need[1])
+            rc = _grow(rc, need[1])
+    nr = st[2]
     if count_only:
         return rx, ra, rc, nr
     return rx[:nr], ra[:nr], rc[:nr], nr
+
+
+@njit(cache=True, _nrt=False)
+def _rules_loop(st, need, t_item, t_count, t_first, t_nchild, roots, n, code, thr, min_conf_num, min_conf_den,
+                one_consequent, count_only, rx, ra, rc, stack, sdepth, off, sub, items):
+    """The depth-first loop of :func:`gen_rules`, without numba's reference counting (see
+    :func:`_mine_loop`). Returns False when done, True (sizes needed in ``need``) when the
+    stack or the output is too small for the next node; that node has then not started."""
+    ri = st[0]
+    top = st[1]
+    nr = st[2]
+    while True:
+        if top < 0:
+            if ri >= roots.shape[0]:
+                break
+            top = 0
+            stack[0] = roots[ri]
+            sdepth[0] = 1
+            ri += 1
+        x = stack[top]
+        d = sdepth[top]
+        # room for x's children and for every rule of x
+        nc = t_nchild[x]
+        short = False
+        if top + nc > stack.shape[0]:
+            need[0] = top + nc
+            short = True
+        if not count_only and d >= 2:
+            most = d if one_consequent else (1 << d) - 2
+            if nr + most > rx.shape[0]:
+                need[1] = nr + most
+                short = True
+        if short:
+            st[0] = ri
+            st[1] = top
+            st[2] = nr
+            return True
+        top -= 1
+        items[d - 1] = t_item[x]
+        # push children
+        if nc > 0:
+            f = t_first[x]
+            for q in range(nc - 1, -1, -1):
+                top += 1
+                stack[top] = f + q
+                sdepth[top] = d + 1
+        if not one_consequent:
+            # subset table for depth d: bits 0..d-1 <-> items[0..d-1]
+            o = off[d]
+            if d == 1:
+                sub[o] = 0
+                sub[o + 1] = x
+            else:
+                po = off[d - 1]
+                half = 1 << (d - 1)
+                it = items[d - 1]
+                for mask in range(half):
+                    sub[o + mask] = sub[po + mask]
+                    sub[o + half + mask] = trie_child(t_item, t_first, t_nchild, sub[po + mask], it)
+            if d < 2:
+                continue
+            full = (1 << d) - 1
+            cx = t_count[x]
+            for amask in range(1, full):
+                an = sub[o + amask]
+                cn = sub[o + (full ^ amask)]
+                if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
+                    if not count_only:
+                        rx[nr] = x
+                        ra[nr] = an
+                        rc[nr] = cn
+                    nr += 1
+        else:
+            if d < 2:
+                continue
+            cx = t_count[x]
+            for ci in range(d):
+                # antecedent: items[0..d-1] without items[ci], walked from the root
+                an = 0
+                for q in range(d):
+                    if q != ci:
+                        an = trie_child(t_item, t_first, t_nchild, an, items[q])
+                cn = 1 + items[ci]  # single items are trie nodes 1..F in rank order
+                if _passes(code, thr, cx, t_count[an], t_count[cn], n, min_conf_num, min_conf_den):
+                    if not count_only:
+                        rx[nr] = x
+                        ra[nr] = an
+                        rc[nr] = cn
+                    nr += 1
+    st[0] = ri
+    st[1] = top
+    st[2] = nr
+    return False
 
 
 # ----------------------------------------------------------------------------- recommendation
