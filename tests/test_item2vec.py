@@ -110,6 +110,34 @@ def test_epoch_kernel_applies_reference_updates():
     np.testing.assert_allclose(k1, r1, rtol=1e-5, atol=1e-7)
 
 
+def test_epoch_kernel_learning_rate_decays_by_sentence():
+    """Sentence s of an epoch trains at lr0 - (lr0 - min_lr)·(before + s)/total (gensim's schedule
+    when given a corpus: the fraction of sentences done), checked against reference updates."""
+    rng = np.random.default_rng(2)
+    syn0 = rng.normal(0, 0.3, (3, 4)).astype(np.float32)
+    syn1 = rng.normal(0, 0.3, (3, 4)).astype(np.float32)
+    prob, alias = K.build_alias(np.array([0.0, 0.0, 1.0]))
+    corpus = np.array([0, 1, 1, 0, 0, 1, 1], dtype=np.int64)  # sentences [0 1] [1 0] [0] [1 1]
+    indptr = np.array([0, 2, 4, 5, 7], dtype=np.int64)
+    lr0, min_lr, before, total = 0.05, 0.01, 4.0, 6.0  # second of 1.5 "epochs" of 4 sentences
+    k0, k1 = syn0.copy(), syn1.copy()
+    n = K.sgns_epoch(k0, k1, corpus, indptr, np.array([0, 4], dtype=np.int64), np.ones(3), prob, alias,
+                     5, 1, False, lr0, min_lr, before, total, 9, 1, 1)
+    assert n == 6
+    r0, r1 = syn0.astype(np.float64), syn1.astype(np.float64)
+    for s, pair in enumerate(((0, 1), (1, 0), None, (1, 1))):
+        if pair is None:
+            continue  # one item: no pair
+        a, b = pair
+        lr = max(min_lr, lr0 - (lr0 - min_lr) * (before + s) / total)  # s=3 -> 0.01 (floored)
+        K.sgns_pair_update_reference(r0, r1, b, np.array([a, 2]), lr)  # context b predicts a
+        K.sgns_pair_update_reference(r0, r1, a, np.array([b, 2]), lr)
+    np.testing.assert_allclose(k0, r0, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(k1, r1, rtol=1e-5, atol=1e-7)
+    assert K.learning_rate(0.025, 1e-4, 0.5) == pytest.approx(0.025 - (0.025 - 1e-4) * 0.5)
+    assert K.learning_rate(0.025, 1e-4, 1.2) == 1e-4
+
+
 def test_alias_table_and_subsampling():
     w = np.array([1.0, 3.0, 0.0, 6.0]) ** 0.75
     prob, alias = K.build_alias(w)

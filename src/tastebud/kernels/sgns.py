@@ -225,16 +225,27 @@ def _train_pair(syn0, syn1, w, t, lr, neu1e, negative, prob, alias, state):
     return state
 
 
+@njit(cache=True)
+def learning_rate(lr0, min_lr, progress):
+    """Linear decay from ``lr0`` (progress 0) to ``min_lr`` (progress 1), never below ``min_lr``."""
+    lr = lr0 - (lr0 - min_lr) * progress
+    if lr < min_lr:
+        lr = min_lr
+    return lr
+
+
 @njit(cache=True, parallel=True)
 def sgns_epoch(syn0, syn1, corpus, indptr, chunks, keep_prob, prob, alias, window, negative,
-               basket, lr0, min_lr, words_before, words_total, seed, epoch, n_threads):
+               basket, lr0, min_lr, sents_before, sents_total, seed, epoch, n_threads):
     """Train one epoch over sentences ``corpus[indptr[s]:indptr[s+1]]``.
 
     ``chunks`` (n_chunks + 1,) splits the sentences into contiguous blocks, processed in parallel.
     ``basket``: the context of an item is every other (kept) item of its sentence; otherwise a
     window of ``b`` items on each side with ``b`` drawn uniformly from 1..window per position
-    (word2vec's window shrink). The learning rate of sentence s decays linearly,
-    ``max(min_lr, lr0 · (1 - (words_before + indptr[s]) / words_total))``.
+    (word2vec's window shrink). The learning rate of sentence s decays linearly with the fraction
+    of sentences processed, ``max(min_lr, lr0 - (lr0 - min_lr) · (sents_before + s) / sents_total)``
+    (:func:`learning_rate`; gensim's schedule when it is given the corpus, which counts sentences —
+    word2vec.c counts words instead).
     ``n_threads`` (numba's current thread count) only sets the order of the chunks.
     Returns the number of (input, target) pairs trained.
     """
@@ -265,11 +276,7 @@ def sgns_epoch(syn0, syn1, corpus, indptr, chunks, keep_prob, prob, alias, windo
             if end - start < 2:
                 continue
             state = stream_seed(seed, epoch, s)
-            progress = (words_before + start) / words_total
-            lr = lr0 * (1.0 - progress)
-            if lr < min_lr:
-                lr = min_lr
-            lr32 = np.float32(lr)
+            lr32 = np.float32(learning_rate(lr0, min_lr, (sents_before + s) / sents_total))
             nk = 0
             for p in range(start, end):
                 w = corpus[p]

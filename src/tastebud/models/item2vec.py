@@ -32,7 +32,11 @@ class Item2Vec(HistoryRecommender):
 
         L(w, t) = -log σ(u_w · v_t) - Σ_{k=1..negative} log σ(-u_w · v_{n_k}),   n_k ~ P(i) ∝ c_i^0.75
 
-    by SGD with a learning rate decaying linearly from ``lr`` to ``min_lr`` over training
+    by SGD with a learning rate decaying linearly from ``lr`` to ``min_lr`` over training, by the
+    fraction of sentences (sequences/baskets) processed — sentence s of n in epoch e (0-based, of E)
+    trains at ``lr - (lr - min_lr)·(e·n + s)/(E·n)`` — which is gensim's schedule when it is given
+    the corpus (word2vec.c counts words instead; on a corpus whose long sequences come first that
+    decays faster and trained worse here, see ``benchmarks/results/item2vec.md``)
     (u = ``item_vectors_``, v = ``context_vectors_``). The context of a position is
 
     * ``mode="sequence"``: the items within ``b`` positions on each side, ``b`` drawn uniformly
@@ -180,7 +184,7 @@ class Item2Vec(HistoryRecommender):
         n_sent = len(indptr) - 1
         chunks = K.balanced_chunks(indptr, max(1, min(n_sent, 512)))
         n_tok = int(len(indices))
-        words_total = float(n_tok) * int(self.epochs)
+        sents_total = float(n_sent) * int(self.epochs)
         basket = self.mode == "basket"
         pairs = 0
         from tqdm.auto import tqdm
@@ -189,7 +193,7 @@ class Item2Vec(HistoryRecommender):
             for epoch in tqdm(range(int(self.epochs)), desc="item2vec", unit="epoch", disable=not self.verbose):
                 pairs += int(K.sgns_epoch(syn0, syn1, indices, indptr, chunks, keep_prob, prob, alias,
                                           int(self.window), int(self.negative), basket, float(self.lr),
-                                          float(self.min_lr), float(epoch * n_tok), words_total, seed, epoch, nt))
+                                          float(self.min_lr), float(epoch * n_sent), sents_total, seed, epoch, nt))
         if not np.isfinite(syn0).all():
             raise FloatingPointError("Item2Vec.fit diverged (non-finite vectors); lower lr")
         self.item_vectors_ = syn0
