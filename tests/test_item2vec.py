@@ -101,7 +101,7 @@ def test_epoch_kernel_applies_reference_updates():
     k0, k1 = syn0.copy(), syn1.copy()
     n = K.sgns_epoch(k0, k1, np.array([0, 1], dtype=np.int64), np.array([0, 2], dtype=np.int64),
                      np.array([0, 1], dtype=np.int64), np.ones(3), prob, alias, 5, 1, False,
-                     0.05, 1e-4, 0.0, 10.0, 123, 0, 1)
+                     0.05, 1e-4, 0.0, 10.0, np.arange(1), 123, 0, 1)
     assert n == 2
     r0, r1 = syn0.astype(np.float64), syn1.astype(np.float64)
     K.sgns_pair_update_reference(r0, r1, 1, np.array([0, 2]), 0.05)  # context 1 predicts 0
@@ -122,7 +122,7 @@ def test_epoch_kernel_learning_rate_decays_by_sentence():
     lr0, min_lr, before, total = 0.05, 0.01, 4.0, 6.0  # second of 1.5 "epochs" of 4 sentences
     k0, k1 = syn0.copy(), syn1.copy()
     n = K.sgns_epoch(k0, k1, corpus, indptr, np.array([0, 4], dtype=np.int64), np.ones(3), prob, alias,
-                     5, 1, False, lr0, min_lr, before, total, 9, 1, 1)
+                     5, 1, False, lr0, min_lr, before, total, np.arange(4), 9, 1, 1)
     assert n == 6
     r0, r1 = syn0.astype(np.float64), syn1.astype(np.float64)
     for s, pair in enumerate(((0, 1), (1, 0), None, (1, 1))):
@@ -136,6 +136,20 @@ def test_epoch_kernel_learning_rate_decays_by_sentence():
     np.testing.assert_allclose(k1, r1, rtol=1e-5, atol=1e-7)
     assert K.learning_rate(0.025, 1e-4, 0.5) == pytest.approx(0.025 - (0.025 - 1e-4) * 0.5)
     assert K.learning_rate(0.025, 1e-4, 1.2) == 1e-4
+
+    # rate blocks: sentences fill blocks of <= block_items items in order (gensim's jobs of
+    # batch_words); a sentence that does not fit starts the next block, a longer one is its own
+    lens = [3, 3, 2, 12, 1, 0, 6]
+    indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    expected, first, size = [], 0, 0
+    for s, ln in enumerate(lens):  # plain-Python statement of gensim's job rule
+        if size + ln > 7 and s > first:
+            first, size = s, 0
+        size += ln
+        expected.append(first)
+    assert expected == [0, 0, 2, 3, 4, 4, 4]
+    np.testing.assert_array_equal(K.rate_blocks(indptr, 7), expected)
+    np.testing.assert_array_equal(K.rate_blocks(indptr, 1), [0, 1, 2, 3, 4, 4, 6])
 
 
 def test_alias_table_and_subsampling():

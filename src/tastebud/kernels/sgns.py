@@ -234,18 +234,40 @@ def learning_rate(lr0, min_lr, progress):
     return lr
 
 
+@njit(cache=True)
+def rate_blocks(indptr, block_items):
+    """For each sentence, the index of the first sentence of its learning-rate block: sentences
+    are taken in order into blocks of at most ``block_items`` items (a longer sentence is a block of
+    its own), as gensim groups sentences into jobs of ``batch_words=10000``."""
+    n = len(indptr) - 1
+    out = np.empty(n, dtype=np.int64)
+    first = 0
+    size = 0
+    for s in range(n):
+        ln = indptr[s + 1] - indptr[s]
+        if size + ln > block_items and s > first:
+            first = s
+            size = 0
+        size += ln
+        out[s] = first
+    return out
+
+
 @njit(cache=True, parallel=True)
 def sgns_epoch(syn0, syn1, corpus, indptr, chunks, keep_prob, prob, alias, window, negative,
-               basket, lr0, min_lr, sents_before, sents_total, seed, epoch, n_threads):
+               basket, lr0, min_lr, sents_before, sents_total, rate_from, seed, epoch, n_threads):
     """Train one epoch over sentences ``corpus[indptr[s]:indptr[s+1]]``.
 
     ``chunks`` (n_chunks + 1,) splits the sentences into contiguous blocks, processed in parallel.
     ``basket``: the context of an item is every other (kept) item of its sentence; otherwise a
     window of ``b`` items on each side with ``b`` drawn uniformly from 1..window per position
-    (word2vec's window shrink). The learning rate of sentence s decays linearly with the fraction
-    of sentences processed, ``max(min_lr, lr0 - (lr0 - min_lr) · (sents_before + s) / sents_total)``
-    (:func:`learning_rate`; gensim's schedule when it is given the corpus, which counts sentences —
-    word2vec.c counts words instead).
+    (word2vec's window shrink). The learning rate decays linearly with the fraction of sentences
+    processed and is updated once per block of sentences (:func:`rate_blocks`): sentence s trains at
+    ``max(min_lr, lr0 - (lr0 - min_lr) · (sents_before + rate_from[s]) / sents_total)``, with
+    ``rate_from[s]`` the first sentence of its block (:func:`learning_rate`). With blocks of
+    10,000 items this is gensim's schedule when it is given the corpus (a rate per job of
+    ≤ 10,000 words, from the sentences pushed before the job); ``rate_from = arange`` updates the
+    rate at every sentence.
     ``n_threads`` (numba's current thread count) only sets the order of the chunks.
     Returns the number of (input, target) pairs trained.
     """
@@ -276,7 +298,7 @@ def sgns_epoch(syn0, syn1, corpus, indptr, chunks, keep_prob, prob, alias, windo
             if end - start < 2:
                 continue
             state = stream_seed(seed, epoch, s)
-            lr32 = np.float32(learning_rate(lr0, min_lr, (sents_before + s) / sents_total))
+            lr32 = np.float32(learning_rate(lr0, min_lr, (sents_before + rate_from[s]) / sents_total))
             nk = 0
             for p in range(start, end):
                 w = corpus[p]

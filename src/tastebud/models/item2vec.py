@@ -20,6 +20,7 @@ from .history import HistoryRecommender
 logger = logging.getLogger("tastebud")
 
 Mode = Literal["sequence", "basket"]
+RATE_BLOCK_ITEMS = 10_000  # the learning rate is updated once per block of this many items (gensim's batch_words)
 
 
 class Item2Vec(HistoryRecommender):
@@ -33,10 +34,12 @@ class Item2Vec(HistoryRecommender):
         L(w, t) = -log σ(u_w · v_t) - Σ_{k=1..negative} log σ(-u_w · v_{n_k}),   n_k ~ P(i) ∝ c_i^0.75
 
     by SGD with a learning rate decaying linearly from ``lr`` to ``min_lr`` over training, by the
-    fraction of sentences (sequences/baskets) processed — sentence s of n in epoch e (0-based, of E)
-    trains at ``lr - (lr - min_lr)·(e·n + s)/(E·n)`` — which is gensim's schedule when it is given
-    the corpus (word2vec.c counts words instead; on a corpus whose long sequences come first that
-    decays faster and trained worse here, see ``benchmarks/results/item2vec.md``)
+    fraction of sentences (sequences/baskets) processed and updated once per block of about 10,000
+    items: sentence s of n in epoch e (0-based, of E) trains at ``lr - (lr - min_lr)·(e·n + b)/(E·n)``
+    with b the first sentence of its block. This is gensim's schedule when it is given the corpus
+    (one rate per job of ≤ 10,000 words; word2vec.c also updates its rate every 10,000 words but
+    counts words, which on a corpus whose long sequences come first decays faster and trained
+    worse here, see ``benchmarks/results/item2vec.md``)
     (u = ``item_vectors_``, v = ``context_vectors_``). The context of a position is
 
     * ``mode="sequence"``: the items within ``b`` positions on each side, ``b`` drawn uniformly
@@ -185,6 +188,7 @@ class Item2Vec(HistoryRecommender):
         chunks = K.balanced_chunks(indptr, max(1, min(n_sent, 512)))
         n_tok = int(len(indices))
         sents_total = float(n_sent) * int(self.epochs)
+        rate_from = K.rate_blocks(indptr, RATE_BLOCK_ITEMS)
         basket = self.mode == "basket"
         pairs = 0
         from tqdm.auto import tqdm
@@ -193,7 +197,7 @@ class Item2Vec(HistoryRecommender):
             for epoch in tqdm(range(int(self.epochs)), desc="item2vec", unit="epoch", disable=not self.verbose):
                 pairs += int(K.sgns_epoch(syn0, syn1, indices, indptr, chunks, keep_prob, prob, alias,
                                           int(self.window), int(self.negative), basket, float(self.lr),
-                                          float(self.min_lr), float(epoch * n_sent), sents_total, seed, epoch, nt))
+                                          float(self.min_lr), float(epoch * n_sent), sents_total, rate_from, seed, epoch, nt))
         if not np.isfinite(syn0).all():
             raise FloatingPointError("Item2Vec.fit diverged (non-finite vectors); lower lr")
         self.item_vectors_ = syn0
