@@ -188,3 +188,41 @@ def test_groceries_end_to_end():
     # against Apriori on the same data (count threshold 50)
     ap = Apriori(min_support=0.005).fit(g)
     assert as_dict(ap.itemsets()) == as_dict(fp.itemsets())
+
+
+def test_many_frozensets_gc_state_and_values():
+    """Above 100k itemsets the frozensets are moved to the oldest GC generation: the GC stays as the
+    caller left it (enabled or disabled), objects frozen by the caller stay frozen, and every
+    frozenset and count is right (closed form: baskets holding all 17 items give all 2^17 - 1
+    subsets; one extra basket {0} makes the count of {0} larger)."""
+    import gc
+
+    k = 17
+    baskets = [list(range(k))] * 3 + [[0]]
+    expect_rows = 2**k - 1
+    for caller_frozen, caller_disabled in ((False, False), (True, False), (False, True)):
+        if caller_frozen:
+            gc.freeze()
+        if caller_disabled:
+            gc.disable()
+        frozen_before = gc.get_freeze_count()
+        try:
+            fp = FPGrowth(min_support=3).fit(baskets)
+            df = fp.itemsets()
+            assert gc.isenabled() == (not caller_disabled)
+            # nothing of ours frozen, nothing of the caller's unfrozen (a few frozen objects may die meanwhile)
+            assert gc.get_freeze_count() <= frozen_before
+            if caller_frozen:
+                assert gc.get_freeze_count() > 0.9 * frozen_before
+        finally:
+            if caller_frozen:
+                gc.unfreeze()
+            if caller_disabled:
+                gc.enable()
+        assert len(df) == expect_rows
+        assert all(type(s) is frozenset for s in df["itemsets"].iloc[:50])
+        if not caller_frozen and not caller_disabled:  # (once: the three runs mine the same data)
+            assert set(df["itemsets"]) == {frozenset(c) for L in range(1, k + 1) for c in itertools.combinations(range(k), L)}
+        cnt = dict(zip(df["itemsets"], df["count"]))
+        assert cnt[frozenset([0])] == 4 and cnt[frozenset([1])] == 3 and cnt[frozenset(range(k))] == 3
+        assert np.allclose(df["support"], df["count"] / 4)
