@@ -57,6 +57,26 @@ def _dot(A, u, B, i, k):
 
 # --------------------------------------------------------------------------- epoch orders
 @njit(cache=True)
+def shuffle_segments(order, ptr, seed):
+    """Shuffle ``order[ptr[b]:ptr[b+1]]`` in place for every segment b (Fisher-Yates on one
+    splitmix64 stream started at ``seed``, as :func:`seeded_permutation`)."""
+    x = np.uint64(seed)
+    for b in range(ptr.shape[0] - 1):
+        lo = ptr[b]
+        for t in range(ptr[b + 1] - 1, lo, -1):
+            x += np.uint64(0x9E3779B97F4A7C15)
+            z = x
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+            j = lo + np.int64(((z >> np.uint64(32)) * np.uint64(t - lo + 1)) >> np.uint64(32))
+            tmp = order[t]
+            order[t] = order[j]
+            order[j] = tmp
+    return order
+
+
+@njit(cache=True)
 def seeded_permutation(order, seed):
     """Fill ``order`` with a permutation of 0..n-1: Fisher-Yates driven by a splitmix64 stream
     started at ``seed``, with Lemire's multiply-shift bounded draw. Deterministic for a given seed
@@ -65,18 +85,10 @@ def seeded_permutation(order, seed):
     n = order.shape[0]
     for t in range(n):
         order[t] = t
-    x = np.uint64(seed)
-    for t in range(n - 1, 0, -1):
-        x += np.uint64(0x9E3779B97F4A7C15)
-        z = x
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        j = np.int64(((z >> np.uint64(32)) * np.uint64(t + 1)) >> np.uint64(32))
-        tmp = order[t]
-        order[t] = order[j]
-        order[j] = tmp
-    return order
+    ptr = np.empty(2, dtype=np.int64)
+    ptr[0] = 0
+    ptr[1] = n
+    return shuffle_segments(order, ptr, seed)
 
 
 # --------------------------------------------------------------------------- biased MF
@@ -132,26 +144,6 @@ def mf_sgd_epoch_hogwild(users, items, ratings, order, mu, bu, bi, P, Q, lr_b, l
         sse[ch] = _mf_sgd_range(users, items, ratings, order, ch * n // n_chunks, (ch + 1) * n // n_chunks,
                                 mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased)
     return sse.sum()
-
-
-@njit(cache=True)
-def shuffle_segments(order, ptr, seed):
-    """Shuffle ``order[ptr[b]:ptr[b+1]]`` in place for every segment b (Fisher-Yates on one
-    splitmix64 stream started at ``seed``, as :func:`seeded_permutation`)."""
-    x = np.uint64(seed)
-    for b in range(ptr.shape[0] - 1):
-        lo = ptr[b]
-        for t in range(ptr[b + 1] - 1, lo, -1):
-            x += np.uint64(0x9E3779B97F4A7C15)
-            z = x
-            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-            z = z ^ (z >> np.uint64(31))
-            j = lo + np.int64(((z >> np.uint64(32)) * np.uint64(t - lo + 1)) >> np.uint64(32))
-            tmp = order[t]
-            order[t] = order[j]
-            order[j] = tmp
-    return order
 
 
 def dsgd_blocks(users, items, n_users, n_items, d):
