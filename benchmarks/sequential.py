@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("--positions", default="recency", choices=["recency", "first"], help="SASRec position encoding")
     ap.add_argument("--lr", type=float, default=2e-3, help="SASRec Adam learning rate")
     ap.add_argument("--negatives", type=int, default=8, help="SASRec sampled negatives per position (BCE)")
-    ap.add_argument("--dropout", type=float, default=0.2, help="SASRec dropout (the paper: 0.5 on Amazon data)")
+    ap.add_argument("--dropout", type=float, default=0.5, help="SASRec dropout (the paper's 0.5 on Amazon data)")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--json", type=str, default=None)
     ap.add_argument("--log-epochs", action="store_true", help="log every SASRec epoch (loss, validation) to stderr")
@@ -173,9 +173,9 @@ def main() -> None:
     test_tgt = np.array([seqs.sequence(u)[-1] for u in eval_users])
     negs = sample_negatives(seqs, eval_users, n_items)
 
-    # the paper's architecture for Amazon data (H=50, 2 blocks, 1 head, max_len 50); dropout 0.2,
-    # lr 2e-3 and 8 negatives per position converge faster than the paper's 0.5 / 1e-3 / 1 in the
-    # few epochs a shared 2-core CPU allows
+    # the paper's architecture and dropout for Amazon data (H=50, 2 blocks, 1 head, max_len 50,
+    # dropout 0.5); lr 2e-3 and 8 negatives per position converge far faster than the paper's
+    # 1e-3 / 1 (results/sequential.md: validation NDCG@10 0.057 at epoch 58 vs 0.041 at 91)
     sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=args.lr, n_negatives=args.negatives, epochs=epochs,
                positions=args.positions,
                patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
