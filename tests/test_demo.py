@@ -2,7 +2,6 @@
 structure, and the planted structure shows in the table."""
 
 import pandas as pd
-import pytest
 
 from tastebud import demo
 

@@ -176,7 +176,6 @@ def test_each_update_is_the_exact_coordinate_minimiser():
     y = rng.normal(size=n)
     groups = np.zeros(p, dtype=np.int64)
     lam = np.array([0.7])
-    w0 = np.zeros(1)
     w = rng.normal(size=p)
     V = rng.normal(scale=0.5, size=(p, 2))
     C = X.tocsc()
@@ -477,7 +476,6 @@ def test_block_update_is_the_exact_block_minimiser_and_sampler_moments(block_row
     K.fm_q(X.indptr, X.indices, X.data, V, Q)
     e = y - fast_predict(X, 0.0, w, V)
     lam_w, lam_v = 0.3, np.array([0.5, 0.7, 0.9])
-    groups = np.zeros(p, dtype=np.int64)
     j = 2
     xj = X[:, j].toarray().ravel()
     Hm = np.column_stack([xj] + [xj * (Q[:, f] - V[j, f] * xj) for f in range(k)])

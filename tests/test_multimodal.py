@@ -1,6 +1,5 @@
 """MultimodalModel: shapes, learning, OOV handling, persistence, missing extras, ML-100K end to end."""
 
-import os
 import sys
 
 import numpy as np

@@ -4,7 +4,6 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 import tastebud as tb
 from tastebud import FormatError, Interactions, NotFittedError, UnknownIdError

@@ -4,7 +4,6 @@ in-context recommendation for new users, persistence."""
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 import pytest

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, Iterable
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import DataError

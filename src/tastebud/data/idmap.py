@@ -8,7 +8,7 @@ strings is refused, because ``1`` and ``"1"`` would otherwise silently be two us
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd

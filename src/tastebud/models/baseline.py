@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..data.interactions import Interactions, as_interactions
 from ..exceptions import DataError

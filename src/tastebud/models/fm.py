@@ -249,8 +249,6 @@ class FactorizationMachine(RatingPredictor):
     def _side_block(self, table: Any, ids: IdMap, kind: str) -> tuple[sp.csr_matrix, list[str], list[int], dict | None]:
         if table is None:
             return sp.csr_matrix((len(ids), 0)), [], [], None
-        import pandas as pd
-
         from ..data._frames import to_pandas
 
         df = to_pandas(table, f"{kind}_features")

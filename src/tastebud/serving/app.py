@@ -45,7 +45,7 @@ def _jsonable(a: Any) -> Any:
 def create_app(model: Any) -> Any:
     """A FastAPI app serving ``model`` (a fitted model or a path to a saved one)."""
     fastapi = _require()
-    from fastapi import Body, HTTPException
+    from fastapi import HTTPException
     from pydantic import BaseModel
 
     from .. import load
