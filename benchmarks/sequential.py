@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=8, help="SASRec sampled negatives per position (BCE)")
     ap.add_argument("--dropout", type=float, default=0.5, help="SASRec dropout (the paper's 0.5 on Amazon data)")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
+    ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")
     ap.add_argument("--json", type=str, default=None)
     ap.add_argument("--log-epochs", action="store_true", help="log every SASRec epoch (loss, validation) to stderr")
     args = ap.parse_args()
@@ -178,7 +179,7 @@ def main() -> None:
     # 1e-3 / 1 (results/sequential.md: validation NDCG@10 0.057 at epoch 58 vs 0.041 at 91)
     sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=args.lr, n_negatives=args.negatives, epochs=epochs,
                positions=args.positions,
-               patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=0)
+               patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=args.seed)
     E = args.albert_dim
     wanted = None if args.models is None else {m.strip() for m in args.models.split(",") if m.strip()}
 
