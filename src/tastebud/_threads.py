@@ -23,12 +23,19 @@ def num_threads(requested: int | None = None) -> int:
     return os.cpu_count() or 1
 
 
-@contextlib.contextmanager
-def numba_threads(n: int | None = None) -> Iterator[int]:
-    """Run the block with numba's thread count set to ``num_threads(n)`` (capped at numba's max)."""
+def numba_thread_count(n: int | None = None) -> int:
+    """``num_threads(n)`` capped at the number of threads numba was started with."""
     import numba
 
-    want = min(num_threads(n), numba.config.NUMBA_NUM_THREADS)
+    return max(1, min(num_threads(n), numba.config.NUMBA_NUM_THREADS))
+
+
+@contextlib.contextmanager
+def numba_threads(n: int | None = None) -> Iterator[int]:
+    """Run the block with numba's thread count set to ``numba_thread_count(n)``."""
+    import numba
+
+    want = numba_thread_count(n)
     old = numba.get_num_threads()
     numba.set_num_threads(want)
     try:

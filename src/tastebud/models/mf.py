@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._threads import num_threads, numba_threads
+from .._threads import num_threads, numba_thread_count, numba_threads
 from ..data.interactions import Interactions, as_interactions
 from ..exceptions import DataError
 from ..kernels import sgd as K
@@ -361,7 +361,7 @@ class MatrixFactorization(_ExplicitFactorModel):
         a sparse matrix). ``valid`` (same forms) is scored every epoch into ``history_`` and drives
         ``early_stopping_rounds``."""
         lr, reg, lr_b, reg_b = self._check_params()
-        self._parallel_mode()
+        mode = self._parallel_mode()
         train = self._prepare(data)
         self._init_state(train)
         k = int(self.n_factors)
@@ -380,15 +380,12 @@ class MatrixFactorization(_ExplicitFactorModel):
         r = r.astype(np.float64)
         nnz = len(r)
         base_order = np.arange(nnz, dtype=np.int64)
-        shuffled = np.empty(nnz, dtype=np.int64) if self.shuffle else base_order
+        shuffled = np.empty(nnz, dtype=np.int64) if self.shuffle and mode != "dsgd" else base_order
         threads = num_threads(self.num_threads)
         mu = self.global_mean_ if self.biased else 0.0
         P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
-        mode = self._parallel_mode()
         if mode == "dsgd":
-            import numba
-
-            d = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))  # blocks per side = threads used
+            d = numba_thread_count(threads)  # blocks per side = threads used
             block_order, block_ptr = K.dsgd_blocks(u, i, nu, ni, d)
 
         def epoch_fn(epoch: int, mult: float) -> float:
