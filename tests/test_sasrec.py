@@ -74,6 +74,25 @@ def test_padding_invariance():
     assert torch.isfinite(net(torch.zeros(2, 4, dtype=torch.long))).all()
 
 
+def test_recency_positions_are_the_first_positions_reversed():
+    """For an n-item history, recency position of item t is n-1-t and "first" position is t: a
+    "first" net whose position table is the recency net's, reversed over rows 0..n-1, must give
+    identical outputs (with and without left padding)."""
+    rec = _net(positions="recency")
+    fst = _net(positions="first")
+    hist = np.array([5, 3, 17, 2, 9])
+    n = len(hist)
+    state = {k: v.clone() for k, v in rec.state_dict().items()}
+    state["pos_emb.weight"][:n] = rec.state_dict()["pos_emb.weight"][:n].flip(0)
+    fst.load_state_dict(state)
+    for width in (n, 9):
+        seq = torch.zeros(1, width, dtype=torch.long)
+        seq[0, -n:] = torch.as_tensor(hist)
+        torch.testing.assert_close(fst(seq)[0, -n:], rec(seq)[0, -n:], rtol=1e-5, atol=1e-5)
+    # and the two encodings really differ on the unmodified weights
+    assert not torch.allclose(_net(positions="first")(seq), rec(seq))
+
+
 def test_shared_layers_have_exactly_one_block():
     H, n_items, L = 16, 30, 12
     shared = _net(share_layers=True, layers=4)
