@@ -245,9 +245,54 @@ def test_fit_on_interactions_with_timestamps():
     assert set(m.users_.ids.tolist()) == {"a", "b"}
 
 
+@pytest.mark.parametrize("loss,t", [("bce", 0.75), ("gbce", 0.0), ("gbce", 0.75), ("gbce", 1.0), ("sampled_ce", 0.75)])
+def test_sampled_losses_equal_their_formulas(loss, t):
+    """``_loss`` against the losses written out from the raw scores: BCE, gSASRec's gBCE
+    (β = α(t(1 − 1/α) + 1/α), α = K/(|I| − 1); β = 1 at t = 0 and β = α at t = 1) and the softmax
+    over the target and its negatives."""
+    net = _net()
+    K = 4
+    rng = np.random.default_rng(0)
+    inp = torch.as_tensor(np.array([[0, 0, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 7, 8]]))
+    tgt = torch.as_tensor(np.array([[0, 0, 4, 5, 6, 7], [2, 3, 4, 5, 6, 9], [0, 0, 0, 0, 8, 10]]))
+    neg = torch.as_tensor(rng.integers(1, 31, size=(3, 6, K))) * (tgt != 0).unsqueeze(-1)
+    m = SASRec(loss=loss, n_negatives=K, gbce_t=t)
+    with torch.no_grad():
+        got = float(m._loss(net, inp, tgt, neg, norm=2.0))
+        H = net(inp).double()
+        table = net.item_emb.table.weight.double()
+        mask = (tgt != 0).numpy()
+        sp = (H * table[tgt]).sum(-1).numpy()[mask]
+        sn = torch.einsum("blh,blkh->blk", H, table[neg]).numpy()[mask]
+    sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    if loss == "sampled_ce":
+        z = np.concatenate([sp[:, None], sn], 1)
+        per = -np.log(np.exp(sp) / np.exp(z).sum(1))
+    else:
+        alpha = K / (30 - 1)
+        beta = 1.0 if loss == "bce" else alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+        assert loss == "bce" or (t != 0.0 or beta == pytest.approx(1.0)) and (t != 1.0 or beta == pytest.approx(alpha))
+        per = -beta * np.log(sig(sp)) - np.log(1.0 - sig(sn)).sum(1)
+    assert got == pytest.approx(per.sum() / 2.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["gbce", "sampled_ce"])
+def test_overfits_tiny_planted_sequences_other_sampled_losses(loss):
+    seqs = _cycles(n_users=48, n_items=30, length=8)
+    # gBCE's positive term has weight β < 1 (0.46 here), so it needs more epochs to fit
+    m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=60 if loss == "gbce" else 30, lr=1e-2,
+               batch_size=16, n_negatives=8, loss=loss, num_threads=1, verbose=False).fit(seqs)
+    assert m.history_[-1]["loss"] < 0.2 * m.history_[0]["loss"]
+    assert _accuracy(m, 7) >= 0.9 and _accuracy(m, 5) >= 0.8
+
+
 def test_bad_params():
     with pytest.raises(ValueError, match="loss"):
         SASRec(loss="mse").fit([[1, 2, 3]])
+    with pytest.raises(ValueError, match="gbce_t"):
+        SASRec(loss="gbce", gbce_t=1.5).fit([[1, 2, 3]])
+    with pytest.raises(ValueError, match="n_negatives"):
+        SASRec(loss="sampled_ce", n_negatives=0).fit([[1, 2, 3]])
     with pytest.raises(ValueError, match="embedding_dim"):
         SASRec(hidden=8, embedding_dim=16).fit([[1, 2, 3]])
     with pytest.raises(ValueError, match="heads"):

@@ -10,6 +10,14 @@ item embedding. Training objectives, over every non-padding position t of every 
 
 * ``loss="bce"`` (the paper): −log σ(Fₜ·M_{sₜ₊₁}) − Σⱼ log(1 − σ(Fₜ·M_{nⱼ})), with ``n_negatives``
   items nⱼ drawn uniformly from the items the user never touched;
+* ``loss="gbce"``: generalised BCE (gSASRec; Petrov & Macdonald, "gSASRec: Reducing
+  Overconfidence in Sequential Recommendation Trained with Negative Sampling", RecSys 2023):
+  −β·log σ(Fₜ·M_{sₜ₊₁}) − Σⱼ log(1 − σ(Fₜ·M_{nⱼ})) with β = α(t(1 − 1/α) + 1/α), α = K/(|I| − 1)
+  the negative sampling rate (K = ``n_negatives``) and t = ``gbce_t`` (t = 0 is plain BCE;
+  t → 1 approaches the calibration of the full softmax);
+* ``loss="sampled_ce"``: softmax cross-entropy over the target and its ``n_negatives`` sampled
+  negatives, −Fₜ·M_{sₜ₊₁} + log(e^{Fₜ·M_{sₜ₊₁}} + Σⱼ e^{Fₜ·M_{nⱼ}}) (uniform negatives, so no
+  log-Q correction is needed);
 * ``loss="ce"``: full softmax cross-entropy −log softmax(Fₜ·M)_{sₜ₊₁} over all items.
 """
 
@@ -43,6 +51,7 @@ logger = logging.getLogger("tastebud")
 
 _NET_PREFIX = "net."
 _VALID_MAX_USERS = 5_000
+_LOSSES = ("bce", "gbce", "sampled_ce", "ce")
 
 
 def _resolve_device(device: Any) -> "torch.device":
@@ -72,8 +81,11 @@ class SASRec(Recommender):
         reference code, whose left-padded rows always put the newest item in the last column):
         how many items came after this one, so the newest item always has position 0.
         ``"first"``: the index counted from the oldest item read.
-    loss : ``"bce"`` (sampled negatives, as in the paper) or ``"ce"`` (full softmax).
-    n_negatives : negatives per position for ``"bce"``.
+    loss : ``"bce"`` (sampled negatives, as in the paper), ``"gbce"`` (gSASRec's generalised
+        BCE), ``"sampled_ce"`` (softmax over the target and the sampled negatives) or ``"ce"``
+        (full softmax over all items; costs O(|I|) per position). Equations in the module docstring.
+    n_negatives : negatives per position for every loss but ``"ce"``.
+    gbce_t : calibration parameter t ∈ [0, 1] of ``"gbce"`` (gSASRec's default 0.75).
     epochs, batch_size, lr : Adam training (β = (0.9, 0.98) as in the reference code).
     patience : with validation data, stop after this many epochs without a better validation
         NDCG@10 and restore the best epoch's weights.
@@ -101,8 +113,9 @@ class SASRec(Recommender):
         embedding_dim: int | None = None,
         share_layers: bool = False,
         positions: Literal["recency", "first"] = "recency",
-        loss: Literal["bce", "ce"] = "bce",
+        loss: Literal["bce", "gbce", "sampled_ce", "ce"] = "bce",
         n_negatives: int = 1,
+        gbce_t: float = 0.75,
         epochs: int = 100,
         batch_size: int = 128,
         lr: float = 1e-3,
@@ -122,6 +135,7 @@ class SASRec(Recommender):
         self.positions = positions
         self.loss = loss
         self.n_negatives = n_negatives
+        self.gbce_t = gbce_t
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -150,10 +164,12 @@ class SASRec(Recommender):
                 raise ValueError(f"embedding_dim={self.embedding_dim} must be <= hidden={self.hidden}")
         if self.positions not in ("recency", "first"):
             raise ValueError(f"positions must be 'recency' or 'first', got {self.positions!r}")
-        if self.loss not in ("bce", "ce"):
-            raise ValueError(f"loss must be 'bce' or 'ce', got {self.loss!r}")
-        if self.loss == "bce":
+        if self.loss not in _LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(repr, _LOSSES))}, got {self.loss!r}")
+        if self.loss != "ce":
             pos_int("n_negatives")
+        if not 0.0 <= float(self.gbce_t) <= 1.0:
+            raise ValueError(f"gbce_t must be in [0, 1], got {self.gbce_t!r}")
         if not float(self.lr) > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 
@@ -289,8 +305,20 @@ class SASRec(Recommender):
             return F.cross_entropy(logits, tgt[mask], reduction="sum") / norm
         pos = net.item_emb.score(h, tgt.unsqueeze(-1)).squeeze(-1)
         negl = net.item_emb.score(h, neg)
-        per = F.softplus(-pos) + F.softplus(negl).sum(-1)
+        if self.loss == "sampled_ce":
+            per = torch.logsumexp(torch.cat([pos.unsqueeze(-1), negl], -1), -1) - pos
+        else:
+            per = self._beta(net.n_items) * F.softplus(-pos) + F.softplus(negl).sum(-1)
         return per[mask].sum() / norm
+
+    def _beta(self, n_items: int) -> float:
+        """Weight β of the positive term: 1 for ``"bce"``; gSASRec's α(t(1 − 1/α) + 1/α) with
+        α = K/(|I| − 1) for ``"gbce"``."""
+        if self.loss != "gbce":
+            return 1.0
+        alpha = min(1.0, int(self.n_negatives) / max(n_items - 1, 1))
+        t = float(self.gbce_t)
+        return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
 
     def _train(self, net: SASRecNet, train_hist: list[np.ndarray], n_items: int, val_u: np.ndarray,
                val_i: np.ndarray, dev: "torch.device") -> None:
@@ -298,7 +326,7 @@ class SASRec(Recommender):
         from tqdm.auto import tqdm
 
         ds = SequenceDataset([h + 1 for h in train_hist], n_items, int(self.max_len),
-                             int(self.n_negatives) if self.loss == "bce" else 0, seed=int(self.random_state))
+                             int(self.n_negatives) if self.loss != "ce" else 0, seed=int(self.random_state))
         if len(ds) == 0:
             raise DataError("SASRec.fit: no training sequence has 2 or more items")
         sampler = LengthBucketSampler(ds.lengths, int(self.batch_size), seed=int(self.random_state))
