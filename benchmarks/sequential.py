@@ -70,8 +70,9 @@ def history_scores(model, histories: list[np.ndarray], items_ids: np.ndarray) ->
 
 
 def evaluate(model, histories: list[np.ndarray], targets: np.ndarray, negs: np.ndarray | None,
-             items_ids: np.ndarray, batch: int = 2048) -> dict[str, float]:
-    """Full-ranking and (if ``negs``) sampled HR@10 / NDCG@10 of ``targets`` after ``histories``."""
+             items_ids: np.ndarray, batch: int = 2048, per_user: bool = False) -> dict:
+    """Full-ranking and (if ``negs``) sampled HR@10 / NDCG@10 of ``targets`` after ``histories``;
+    with ``per_user`` also the per-user NDCG@10 arrays (keys ``full_ndcg_u``, ``sampled_ndcg_u``)."""
     full_rank = np.empty(len(targets), dtype=np.int64)
     samp_rank = np.empty(len(targets), dtype=np.int64)
     for s in range(0, len(targets), batch):
@@ -91,9 +92,22 @@ def evaluate(model, histories: list[np.ndarray], targets: np.ndarray, negs: np.n
         if rank is None:
             continue
         hit = rank < K
+        ndcg = np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0)
         out[f"{name}_hr@10"] = float(hit.mean())
-        out[f"{name}_ndcg@10"] = float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+        out[f"{name}_ndcg@10"] = float(ndcg.mean())
+        if per_user:
+            out[f"{name}_ndcg_u"] = ndcg
     return out
+
+
+def ratio_ci(num: np.ndarray, den: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of mean(num) / mean(den), users resampled independently in
+    each group (the two groups are different users)."""
+    rng = np.random.default_rng(seed)
+    a = num[rng.integers(0, len(num), (n_boot, len(num)))].mean(1)
+    b = den[rng.integers(0, len(den), (n_boot, len(den)))].mean(1)
+    r = a / np.maximum(b, 1e-12)
+    return float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))
 
 
 def sample_negatives(seqs: Sequences, users: np.ndarray, n_items: int, seed: int = 42) -> np.ndarray:
@@ -138,6 +152,14 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3, help="SASRec Adam learning rate")
     ap.add_argument("--negatives", type=int, default=8, help="SASRec sampled negatives per position (BCE)")
     ap.add_argument("--dropout", type=float, default=0.5, help="SASRec dropout (the paper's 0.5 on Amazon data)")
+    ap.add_argument("--loss", default="bce", choices=["bce", "gbce", "sampled_ce", "ce"],
+                    help="SASRec loss: sampled BCE (paper), gSASRec's gBCE, softmax over sampled negatives, full softmax")
+    ap.add_argument("--gbce-t", type=float, default=0.75, help="gBCE calibration t")
+    ap.add_argument("--albert-layers", type=int, default=None,
+                    help="blocks of the shared-layer variants (free in parameters; default: as SASRec, 2)")
+    ap.add_argument("--albert-dropout", type=float, default=None,
+                    help="dropout of the factorized/shared/ALBERT variants (default: --dropout)")
+    ap.add_argument("--holdout-seed", type=int, default=1, help="seed choosing the in-context curve's held-out 10%% of users")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")
     ap.add_argument("--json", type=str, default=None)
@@ -178,9 +200,12 @@ def main() -> None:
     # dropout 0.5); lr 2e-3 and 8 negatives per position converge far faster than the paper's
     # 1e-3 / 1 (results/sequential.md: validation NDCG@10 0.057 at epoch 58 vs 0.041 at 91)
     sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=args.lr, n_negatives=args.negatives, epochs=epochs,
-               positions=args.positions,
+               positions=args.positions, loss=args.loss, gbce_t=args.gbce_t,
                patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=args.seed)
     E = args.albert_dim
+    # the compressed variants may take their own depth (shared blocks cost no parameters) and dropout
+    small = dict(sas, dropout=args.dropout if args.albert_dropout is None else args.albert_dropout)
+    shared = dict(small, layers=sas["layers"] if args.albert_layers is None else args.albert_layers)
     wanted = None if args.models is None else {m.strip() for m in args.models.split(",") if m.strip()}
 
     def want(key: str) -> bool:
@@ -206,11 +231,11 @@ def main() -> None:
     if want("sasrec"):
         models.append(("SASRec", SASRec(**sas), "train2"))
     if want("factorized"):
-        models.append((f"SASRec factorized E={E}", SASRec(**sas, embedding_dim=E), "train2"))
+        models.append((f"SASRec factorized E={E}", SASRec(**small, embedding_dim=E), "train2"))
     if want("shared") and (not args.quick or wanted is not None):
-        models.append(("SASRec shared layers", SASRec(**sas, share_layers=True), "train2"))
+        models.append(("SASRec shared layers", SASRec(**shared, share_layers=True), "train2"))
     if want("albert"):
-        models.append((f"SASRec ALBERT (E={E} + shared)", SASRec(**sas, embedding_dim=E, share_layers=True), "train2"))
+        models.append((f"SASRec ALBERT (E={E} + shared)", SASRec(**shared, embedding_dim=E, share_layers=True), "train2"))
 
     if args.incontext_only:
         models = []
@@ -255,7 +280,7 @@ def main() -> None:
 
     curve = {}
     if not args.no_incontext:
-        curve = incontext(seqs, sas, items_ids, negs, eval_users)
+        curve = incontext(seqs, sas, items_ids, negs, eval_users, args.holdout_seed)
 
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -263,10 +288,11 @@ def main() -> None:
                                                "albert_vs_sasrec": summary, "incontext": curve}, indent=1))
 
 
-def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.ndarray, eval_users: np.ndarray) -> dict:
+def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.ndarray, eval_users: np.ndarray,
+              holdout_seed: int = 1) -> dict:
     from tastebud.models.sasrec import SASRec
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(holdout_seed)
     held = np.zeros(seqs.n_users, dtype=bool)
     held[rng.choice(seqs.n_users, seqs.n_users // 10, replace=False)] = True
     train_users = np.flatnonzero(~held)
@@ -280,21 +306,31 @@ def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.nd
           f"({len(model.history_)} epochs)", flush=True)
     pos_of = {u: j for j, u in enumerate(eval_users)}
     unseen = np.array([u for u in eval_users if held[u]])
-    seen = rng.choice(np.array([u for u in eval_users if not held[u]]), len(unseen), replace=False)
+    # every seen test user (not a sample of the unseen group's size): the seen side then adds
+    # little noise to the ratio, whose 95% bootstrap interval is printed beside it
+    seen = np.array([u for u in eval_users if not held[u]])
     out: dict = {"n_unseen": int(len(unseen)), "n_seen": int(len(seen)), "recent": {}, "first_n": {}}
-    print(f"{'history (most recent n)':24s} {'seen NDCG':>10s} {'unseen NDCG':>11s} {'ratio':>6s} "
-          f"{'seen sNDCG':>10s} {'unseen sNDCG':>12s}")
+    print(f"{len(unseen)} unseen users (held out of training), {len(seen)} seen users")
+    print(f"{'history (most recent n)':24s} {'seen NDCG':>10s} {'unseen NDCG':>11s} {'ratio':>6s} {'95% CI':>14s} "
+          f"{'seen sNDCG':>10s} {'unseen sNDCG':>12s} {'ratio':>6s} {'95% CI':>14s}")
     for n in (1, 2, 5, 10, "all"):
         res = {}
         for grp, users in (("seen", seen), ("unseen", unseen)):
             hist = [seqs.sequence(u)[:-1] if n == "all" else seqs.sequence(u)[:-1][-n:] for u in users]
             tgt = np.array([seqs.sequence(u)[-1] for u in users])
             negs = negs_all[[pos_of[u] for u in users]]
-            res[grp] = evaluate(model, hist, tgt, negs, items_ids)
+            res[grp] = evaluate(model, hist, tgt, negs, items_ids, per_user=True)
+        line = f"{str(n):24s} {res['seen']['full_ndcg@10']:10.4f} {res['unseen']['full_ndcg@10']:11.4f} "
+        for m in ("full", "sampled"):
+            uns, sen = res["unseen"].pop(f"{m}_ndcg_u"), res["seen"].pop(f"{m}_ndcg_u")
+            ratio = res["unseen"][f"{m}_ndcg@10"] / max(res["seen"][f"{m}_ndcg@10"], 1e-12)
+            lo, hi = ratio_ci(uns, sen)
+            res[f"{m}_ratio"], res[f"{m}_ratio_ci95"] = ratio, [lo, hi]
+            if m == "sampled":
+                line += f"{res['seen']['sampled_ndcg@10']:10.4f} {res['unseen']['sampled_ndcg@10']:12.4f} "
+            line += f"{ratio:6.3f} [{lo:5.3f}, {hi:5.3f}] "
         out["recent"][str(n)] = res
-        print(f"{str(n):24s} {res['seen']['full_ndcg@10']:10.4f} {res['unseen']['full_ndcg@10']:11.4f} "
-              f"{res['unseen']['full_ndcg@10'] / max(res['seen']['full_ndcg@10'], 1e-12):6.3f} "
-              f"{res['seen']['sampled_ndcg@10']:10.4f} {res['unseen']['sampled_ndcg@10']:12.4f}", flush=True)
+        print(line, flush=True)
     print(f"\n{'unseen: first n → item n+1':28s} {'users':>6s} {'full HR':>8s} {'full NDCG':>10s} {'samp NDCG':>10s}")
     for n in (1, 2, 5, 10):
         users = np.array([u for u in unseen if seqs.lengths()[u] > n])
