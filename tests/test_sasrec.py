@@ -347,3 +347,28 @@ def test_missing_torch_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "tastebud.models.sasrec", raising=False)
     with pytest.raises(MissingExtraError, match=r"tastebud\[torch\]"):
         importlib.import_module("tastebud.models.sasrec")
+
+
+def test_ctrl_c_keeps_the_best_epoch(monkeypatch):
+    """KeyboardInterrupt during training warns and keeps the best validated epoch's weights."""
+    import copy
+
+    seqs = _cycles(n_users=20, n_items=12, length=6)
+    valid = {f"u{j}": s[-1] for j, s in enumerate(seqs)}
+    train = {f"u{j}": s[:-1] for j, s in enumerate(seqs)}
+    snaps, calls = {}, [0]
+
+    def fake_eval(self, net, hists, targets, dev):
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt
+        snaps[calls[0]] = copy.deepcopy(net.state_dict())
+        return 0.0, [0.1, 0.3, 0.2][calls[0] - 1]  # epoch 2 is the best
+
+    monkeypatch.setattr(SASRec, "_evaluate_next", fake_eval)
+    m = SASRec(hidden=8, layers=1, max_len=6, epochs=10, num_threads=1, verbose=False)
+    with pytest.warns(UserWarning, match="interrupted after 3"):
+        m.fit(train, valid=valid)
+    assert m.best_epoch_ == 2 and len(m.history_) == 3
+    for k, v in m.net_.state_dict().items():
+        assert torch.equal(v, snaps[2][k]), k

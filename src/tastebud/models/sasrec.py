@@ -343,24 +343,23 @@ class SASRec(Recommender):
 
         self.history_: list[dict[str, float]] = []
         bar = tqdm(range(1, int(self.epochs) + 1), desc="SASRec", unit="epoch", disable=not self.verbose, leave=False)
+        # the best epoch so far, filled in by _epochs as it goes, so that Ctrl-C still keeps it
+        best: dict[str, Any] = {"state": None, "epoch": 0}
         try:
-            self._epochs(net, bar, ds, sampler, loader, opt, train_hist, val_u, val_i, do_val, dev)
+            self._epochs(net, bar, ds, sampler, loader, opt, train_hist, val_u, val_i, do_val, dev, best)
         except KeyboardInterrupt:  # Ctrl-C stops training early; the best epoch so far is kept
             warnings.warn(f"SASRec training interrupted after {len(self.history_)} complete epoch(s); "
                           "keeping the best weights so far", stacklevel=3)
         bar.close()
-        best_state, best_epoch = self._best_state, self._best_epoch
-        del self._best_state, self._best_epoch
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        self.best_epoch_ = best_epoch if do_val and best_epoch > 0 else len(self.history_)
+        if best["state"] is not None:
+            net.load_state_dict(best["state"])
+        self.best_epoch_ = best["epoch"] if do_val and best["epoch"] > 0 else len(self.history_)
         net.eval()
 
     def _epochs(self, net: SASRecNet, bar: Any, ds: Any, sampler: Any, loader: Any, opt: Any,
                 train_hist: list[np.ndarray], val_u: np.ndarray, val_i: np.ndarray, do_val: bool,
-                dev: "torch.device") -> None:
-        best, bad = -np.inf, 0
-        self._best_state, self._best_epoch = None, 0
+                dev: "torch.device", best: dict[str, Any]) -> None:
+        best_ndcg, bad = -np.inf, 0
         norm = float(ds.lengths.sum()) / max(len(sampler), 1)  # mean target positions per batch
         for epoch in bar:
             t0 = time.perf_counter()
@@ -382,16 +381,16 @@ class SASRec(Recommender):
             if do_val:
                 hr, ndcg = self._evaluate_next(net, [train_hist[u] for u in val_u], val_i, dev)
                 rec.update({"val_hr@10": hr, "val_ndcg@10": ndcg})
-                if ndcg > best:
-                    best, bad = ndcg, 0
-                    self._best_state, self._best_epoch = copy.deepcopy(net.state_dict()), epoch
+                if ndcg > best_ndcg:
+                    best_ndcg, bad = ndcg, 0
+                    best["state"], best["epoch"] = copy.deepcopy(net.state_dict()), epoch
                 else:
                     bad += 1
             self.history_.append(rec)
             bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k not in ("epoch", "seconds")})
             logger.debug("SASRec epoch %d: %s", epoch, rec)
             if do_val and bad >= int(self.patience):
-                logger.info("SASRec: early stop at epoch %d (best %d, val ndcg@10 %.4f)", epoch, self._best_epoch, best)
+                logger.info("SASRec: early stop at epoch %d (best %d, val ndcg@10 %.4f)", epoch, best["epoch"], best_ndcg)
                 break
 
     def _evaluate_next(self, net: SASRecNet, hists: list[np.ndarray], targets: np.ndarray,
