@@ -159,6 +159,8 @@ def main() -> None:
                     help="blocks of the shared-layer variants (free in parameters; default: as SASRec, 2)")
     ap.add_argument("--albert-dropout", type=float, default=None,
                     help="dropout of the factorized/shared/ALBERT variants (default: --dropout)")
+    ap.add_argument("--item-bias", action="store_true",
+                    help="SASRec variants get a learned output bias per item (n_items + 1 parameters; not in the paper)")
     ap.add_argument("--holdout-seed", type=int, default=1, help="seed choosing the in-context curve's held-out 10%% of users")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")
@@ -201,7 +203,7 @@ def main() -> None:
     # 1e-3 / 1 (results/sequential.md: 8 negatives reach validation NDCG@10 0.057 at epoch 58 vs
     # 0.041 at 91 for the paper's; 32 negatives keep the sampled metrics and raise full-ranking NDCG)
     sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=args.lr, n_negatives=args.negatives, epochs=epochs,
-               positions=args.positions, loss=args.loss, gbce_t=args.gbce_t,
+               positions=args.positions, loss=args.loss, gbce_t=args.gbce_t, item_bias=args.item_bias,
                patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=args.seed)
     E = args.albert_dim
     # the compressed variants may take their own depth (shared blocks cost no parameters) and dropout
