@@ -165,8 +165,16 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")
     ap.add_argument("--json", type=str, default=None)
+    ap.add_argument("--per-user", type=str, default=None,
+                    help="save the in-context curve's per-user NDCG@10 arrays to this .npz (for --pool)")
+    ap.add_argument("--pool", nargs="+", default=None, metavar="NPZ",
+                    help="only pool the in-context curves of several --per-user files (different --holdout-seed "
+                         "folds) into one table with bootstrap intervals, then exit")
     ap.add_argument("--log-epochs", action="store_true", help="log every SASRec epoch (loss, validation) to stderr")
     args = ap.parse_args()
+    if args.pool:
+        pool_incontext(args.pool)
+        return
     import signal
 
     # `kill -INT <pid>` (also for a background job) stops SASRec training, keeping its best epoch so far
@@ -283,7 +291,7 @@ def main() -> None:
 
     curve = {}
     if not args.no_incontext:
-        curve = incontext(seqs, sas, items_ids, negs, eval_users, args.holdout_seed)
+        curve = incontext(seqs, sas, items_ids, negs, eval_users, args.holdout_seed, args.per_user)
 
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +300,7 @@ def main() -> None:
 
 
 def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.ndarray, eval_users: np.ndarray,
-              holdout_seed: int = 1) -> dict:
+              holdout_seed: int = 1, per_user_path: str | None = None) -> dict:
     from tastebud.models.sasrec import SASRec
 
     rng = np.random.default_rng(holdout_seed)
@@ -316,6 +324,7 @@ def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.nd
     print(f"{len(unseen)} unseen users (held out of training), {len(seen)} seen users")
     print(f"{'history (most recent n)':24s} {'seen NDCG':>10s} {'unseen NDCG':>11s} {'ratio':>6s} {'95% CI':>14s} "
           f"{'seen sNDCG':>10s} {'unseen sNDCG':>12s} {'ratio':>6s} {'95% CI':>14s}")
+    per_user: dict[str, np.ndarray] = {}
     for n in (1, 2, 5, 10, "all"):
         res = {}
         for grp, users in (("seen", seen), ("unseen", unseen)):
@@ -326,6 +335,7 @@ def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.nd
         line = f"{str(n):24s} {res['seen']['full_ndcg@10']:10.4f} {res['unseen']['full_ndcg@10']:11.4f} "
         for m in ("full", "sampled"):
             uns, sen = res["unseen"].pop(f"{m}_ndcg_u"), res["seen"].pop(f"{m}_ndcg_u")
+            per_user[f"{n}_unseen_{m}"], per_user[f"{n}_seen_{m}"] = uns, sen
             ratio = res["unseen"][f"{m}_ndcg@10"] / max(res["seen"][f"{m}_ndcg@10"], 1e-12)
             lo, hi = ratio_ci(uns, sen)
             res[f"{m}_ratio"], res[f"{m}_ratio_ci95"] = ratio, [lo, hi]
@@ -334,6 +344,9 @@ def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.nd
             line += f"{ratio:6.3f} [{lo:5.3f}, {hi:5.3f}] "
         out["recent"][str(n)] = res
         print(line, flush=True)
+    if per_user_path:
+        Path(per_user_path).parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(per_user_path, holdout_seed=holdout_seed, **per_user)
     print(f"\n{'unseen: first n → item n+1':28s} {'users':>6s} {'full HR':>8s} {'full NDCG':>10s} {'samp NDCG':>10s}")
     for n in (1, 2, 5, 10):
         users = np.array([u for u in unseen if seqs.lengths()[u] > n])
@@ -344,6 +357,28 @@ def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.nd
         out["first_n"][str(n)] = {"users": int(len(users)), **r}
         print(f"{n:<28d} {len(users):6d} {r['full_hr@10']:8.4f} {r['full_ndcg@10']:10.4f} {r['sampled_ndcg@10']:10.4f}", flush=True)
     return out
+
+
+def pool_incontext(paths: list[str]) -> None:
+    """Pooled in-context table over folds: every fold's unseen users (disjoint when the folds'
+    --holdout-seed differ, up to chance overlap) and seen users, each model scoring its own."""
+    files = [np.load(p) for p in paths]
+    seeds = [int(f["holdout_seed"]) for f in files]
+    if len(set(seeds)) < len(seeds):
+        sys.exit(f"--pool: the files share a holdout seed ({seeds}); pool different folds")
+    print(f"pooled in-context curve over {len(files)} folds (holdout seeds {seeds})")
+    print(f"{'history (most recent n)':24s} {'unseen':>7s} {'seen':>7s} {'full ratio':>10s} {'95% CI':>14s} "
+          f"{'samp ratio':>10s} {'95% CI':>14s}")
+    for n in ("1", "2", "5", "10", "all"):
+        line = ""
+        for m in ("full", "sampled"):
+            uns = np.concatenate([f[f"{n}_unseen_{m}"] for f in files])
+            sen = np.concatenate([f[f"{n}_seen_{m}"] for f in files])
+            lo, hi = ratio_ci(uns, sen)
+            if m == "full":
+                line = f"{n:24s} {len(uns):7d} {len(sen):7d} "
+            line += f"{uns.mean() / max(sen.mean(), 1e-12):10.3f} [{lo:5.3f}, {hi:5.3f}] "
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
