@@ -161,6 +161,9 @@ def main() -> None:
                     help="dropout of the factorized/shared/ALBERT variants (default: --dropout)")
     ap.add_argument("--item-bias", action="store_true",
                     help="SASRec variants get a learned output bias per item (n_items + 1 parameters; not in the paper)")
+    ap.add_argument("--init-item2vec", action="store_true",
+                    help="start each SASRec variant's item table from Item2Vec vectors of the table's width, "
+                         "trained on the SASRec training sequences (the time is added to train_s)")
     ap.add_argument("--holdout-seed", type=int, default=1, help="seed choosing the in-context curve's held-out 10%% of users")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")
@@ -255,6 +258,13 @@ def main() -> None:
         t0 = time.perf_counter()
         if which == "train1":
             model.fit(train1 if not isinstance(model, Popularity) else train1.to_frame())
+        elif args.init_item2vec:
+            from tastebud.models.item2vec import Item2Vec
+
+            width = model.embedding_dim or model.hidden
+            i2v = Item2Vec(dim=width, epochs=5, num_threads=args.threads, random_state=args.seed).fit(train2)
+            print(f"({name}: Item2Vec dim={width} init in {time.perf_counter() - t0:.1f} s)", flush=True)
+            model.fit(train2, valid=valid, init_embeddings=i2v)
         else:
             model.fit(train2, valid=valid)
         secs = time.perf_counter() - t0
