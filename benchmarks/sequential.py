@@ -159,8 +159,6 @@ def main() -> None:
                     help="blocks of the shared-layer variants (free in parameters; default: as SASRec, 2)")
     ap.add_argument("--albert-dropout", type=float, default=None,
                     help="dropout of the factorized/shared/ALBERT variants (default: --dropout)")
-    ap.add_argument("--item-bias", action="store_true",
-                    help="SASRec variants get a learned output bias per item (n_items + 1 parameters; not in the paper)")
     ap.add_argument("--init-item2vec", action="store_true",
                     help="start each SASRec variant's item table from Item2Vec vectors of the table's width, "
                          "trained on the SASRec training sequences (the time is added to train_s)")
@@ -214,7 +212,7 @@ def main() -> None:
     # 1e-3 / 1 (results/sequential.md: 8 negatives reach validation NDCG@10 0.057 at epoch 58 vs
     # 0.041 at 91 for the paper's; 32 negatives keep the sampled metrics and raise full-ranking NDCG)
     sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=args.lr, n_negatives=args.negatives, epochs=epochs,
-               positions=args.positions, loss=args.loss, gbce_t=args.gbce_t, item_bias=args.item_bias,
+               positions=args.positions, loss=args.loss, gbce_t=args.gbce_t,
                patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=args.seed)
     E = args.albert_dim
     # the compressed variants may take their own depth (shared blocks cost no parameters) and dropout

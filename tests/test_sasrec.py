@@ -123,30 +123,6 @@ def test_factorized_embedding_parameter_count():
     torch.testing.assert_close(fact.item_emb.score(h), h @ M.T, rtol=1e-5, atol=1e-5)
 
 
-def test_item_bias_parameter_count_score_and_round_trip(tmp_path):
-    H, E, n_items = 16, 4, 30
-    biased, fact = _net(embedding_dim=E, item_bias=True), _net(embedding_dim=E)
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(biased) == count(fact) + n_items + 1
-    with torch.no_grad():
-        biased.item_emb.bias.copy_(torch.arange(n_items + 1, dtype=torch.float32))
-        M = biased.item_emb.proj(biased.item_emb.table.weight)
-    h = torch.randn(3, H)
-    want = h @ M.T + torch.arange(n_items + 1, dtype=torch.float32)
-    torch.testing.assert_close(biased.item_emb.score(h), want, rtol=1e-5, atol=1e-5)
-    cand = torch.tensor([[1, 5], [2, 7], [30, 3]])
-    torch.testing.assert_close(biased.item_emb.score(h, cand), want.gather(1, cand), rtol=1e-5, atol=1e-5)
-    # the model option: saved, reloaded with the same scores, and counted in n_parameters
-    seqs = _cycles(n_users=20, length=6)
-    m = SASRec(hidden=8, layers=1, max_len=6, epochs=2, item_bias=True, num_threads=1, verbose=False).fit(seqs)
-    m0 = SASRec(hidden=8, layers=1, max_len=6, epochs=2, num_threads=1, verbose=False).fit(seqs)
-    assert m.n_parameters() == m0.n_parameters() + len(m.items_) + 1
-    m.save(tmp_path / "b.tb")
-    m2 = tastebud.load(str(tmp_path / "b.tb"))
-    assert m2.item_bias is True
-    np.testing.assert_array_equal(m.history_scores([["i1", "i2"]]), m2.history_scores([["i1", "i2"]]))
-
-
 def test_dataset_left_padded_with_valid_negatives():
     seqs = [np.array([1, 2, 3, 4]), np.array([5, 6]), np.array([7])]
     ds = SequenceDataset(seqs, n_items=10, max_len=5, n_negatives=3, seed=0)

@@ -77,8 +77,6 @@ class SASRec(Recommender):
     embedding_dim : E; ``E < hidden`` turns on ALBERT's factorized item embedding
         (an E-dim table projected to H by a bias-free linear map). None: no factorization.
     share_layers : ALBERT cross-layer sharing: one block's weights used in all ``layers`` blocks.
-    item_bias : add a learned output bias per item, r(i) = Fₜ·Mᵢ + bᵢ (``n_items + 1`` more
-        parameters; not in the paper). Off by default.
     positions : what the learned position embedding encodes. ``"recency"`` (default, as in the
         reference code, whose left-padded rows always put the newest item in the last column):
         how many items came after this one, so the newest item always has position 0.
@@ -114,7 +112,6 @@ class SASRec(Recommender):
         dropout: float = 0.2,
         embedding_dim: int | None = None,
         share_layers: bool = False,
-        item_bias: bool = False,
         positions: Literal["recency", "first"] = "recency",
         loss: Literal["bce", "gbce", "sampled_ce", "ce"] = "bce",
         n_negatives: int = 1,
@@ -135,7 +132,6 @@ class SASRec(Recommender):
         self.dropout = dropout
         self.embedding_dim = embedding_dim
         self.share_layers = share_layers
-        self.item_bias = item_bias
         self.positions = positions
         self.loss = loss
         self.n_negatives = n_negatives
@@ -181,8 +177,7 @@ class SASRec(Recommender):
         return SASRecNet(n_items, hidden=int(self.hidden), layers=int(self.layers), heads=int(self.heads),
                          max_len=int(self.max_len), dropout=float(self.dropout),
                          embedding_dim=None if self.embedding_dim is None else int(self.embedding_dim),
-                         share_layers=bool(self.share_layers), positions=str(self.positions),
-                         item_bias=bool(self.item_bias))
+                         share_layers=bool(self.share_layers), positions=str(self.positions))
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: Any, valid: Any = None, init_embeddings: Any = None, append_valid: bool = True) -> "SASRec":

@@ -19,8 +19,7 @@ Architecture (Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2
         Z   = LN₂(A)
         Eᵇ  = Z + Dropout(W₂ · Dropout(ReLU(W₁ Z + b₁)) + b₂)
         Eᵇ *= (sₜ ≠ pad)
-    Fₜ = LN(Eᴮₜ);   r(i | s₁..ₜ) = Fₜ · Mᵢ [+ bᵢ]            (shared input/output item embedding;
-                                                             the item bias bᵢ only with ``item_bias``)
+    Fₜ = LN(Eᴮₜ);   r(i | s₁..ₜ) = Fₜ · Mᵢ                   (shared input/output item embedding)
 
 ALBERT (Lan et al., ICLR 2020) compression:
   * factorized embedding: Mᵢ = W eᵢ with eᵢ ∈ ℝᴱ, W ∈ ℝᴴˣᴱ, so the item table costs
@@ -44,12 +43,10 @@ class ItemEmbedding(nn.Module):
     """Item table with padding index 0, optionally factorized (ALBERT): E-dim table projected to H.
 
     Parameters: ``(n_items + 1) * H`` when ``embedding_dim`` is None or equals ``hidden``;
-    ``(n_items + 1) * E + E * H`` (projection without bias) when ``E < H``; plus ``n_items + 1``
-    with ``item_bias`` (an output bias bᵢ per item, zero-initialised, not part of the paper's
-    model: it lets a small E spend no embedding direction on item popularity).
+    ``(n_items + 1) * E + E * H`` (projection without bias) when ``E < H``.
     """
 
-    def __init__(self, n_items: int, hidden: int, embedding_dim: int | None = None, item_bias: bool = False):
+    def __init__(self, n_items: int, hidden: int, embedding_dim: int | None = None):
         super().__init__()
         e = hidden if embedding_dim is None else int(embedding_dim)
         self.factorized = e < hidden
@@ -58,22 +55,19 @@ class ItemEmbedding(nn.Module):
         nn.init.normal_(self.table.weight, std=1.0 / math.sqrt(e))
         with torch.no_grad():
             self.table.weight[0].zero_()
-        self.bias = nn.Parameter(torch.zeros(n_items + 1)) if item_bias else None
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.table(idx)
         return self.proj(x) if self.proj is not None else x
 
     def score(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores ``h · Mᵢ (+ bᵢ)`` for ``items`` (same leading shape as ``h`` plus a trailing
+        """Dot products ``h · Mᵢ`` for ``items`` (same leading shape as ``h`` plus a trailing
         candidates axis) or for every item including padding (last axis ``n_items + 1``)."""
         if self.proj is not None:
             h = h @ self.proj.weight  # (…, H) → (…, E): h · (W e) = (Wᵀ h) · e
         if items is None:
-            s = h @ self.table.weight.T
-            return s if self.bias is None else s + self.bias
-        s = (self.table(items) * h.unsqueeze(-2)).sum(-1)
-        return s if self.bias is None else s + self.bias[items]
+            return h @ self.table.weight.T
+        return (self.table(items) * h.unsqueeze(-2)).sum(-1)
 
 
 class CausalSelfAttention(nn.Module):
@@ -140,14 +134,14 @@ class SASRecNet(nn.Module):
 
     def __init__(self, n_items: int, hidden: int = 64, layers: int = 2, heads: int = 1, max_len: int = 50,
                  dropout: float = 0.2, embedding_dim: int | None = None, share_layers: bool = False,
-                 positions: str = "recency", item_bias: bool = False):
+                 positions: str = "recency"):
         super().__init__()
         if positions not in ("recency", "first"):
             raise ValueError(f"positions must be 'recency' or 'first', got {positions!r}")
         self.positions = positions
         self.n_items, self.hidden, self.layers, self.max_len = n_items, hidden, layers, max_len
         self.share_layers = share_layers
-        self.item_emb = ItemEmbedding(n_items, hidden, embedding_dim, item_bias)
+        self.item_emb = ItemEmbedding(n_items, hidden, embedding_dim)
         self.pos_emb = nn.Embedding(max_len, hidden)
         self.emb_drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList([SASRecBlock(hidden, heads, dropout) for _ in range(1 if share_layers else layers)])
