@@ -299,7 +299,8 @@ def main() -> None:
 
     curve = {}
     if not args.no_incontext:
-        curve = incontext(seqs, sas, items_ids, negs, eval_users, args.holdout_seed, args.per_user)
+        curve = incontext(seqs, sas, items_ids, negs, eval_users, args.holdout_seed, args.per_user,
+                          init_item2vec=args.init_item2vec)
 
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +309,7 @@ def main() -> None:
 
 
 def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.ndarray, eval_users: np.ndarray,
-              holdout_seed: int = 1, per_user_path: str | None = None) -> dict:
+              holdout_seed: int = 1, per_user_path: str | None = None, init_item2vec: bool = False) -> dict:
     from tastebud.models.sasrec import SASRec
 
     rng = np.random.default_rng(holdout_seed)
@@ -320,7 +321,13 @@ def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.nd
     valid = {sub.users.ids[u]: items_ids[sub.sequence(u)[-2]] for u in range(sub.n_users) if lens[u] >= 3}
     model = SASRec(**sas)
     t0 = time.perf_counter()
-    model.fit(sub.truncate(2), valid=valid)
+    init = None
+    if init_item2vec:  # trained on the same training users' sequences only
+        from tastebud.models.item2vec import Item2Vec
+
+        init = Item2Vec(dim=sas["hidden"], epochs=5, num_threads=sas["num_threads"],
+                        random_state=sas["random_state"]).fit(sub.truncate(2))
+    model.fit(sub.truncate(2), valid=valid, init_embeddings=init)
     print(f"\nin-context model trained on {len(train_users)} users in {time.perf_counter() - t0:.0f} s "
           f"({len(model.history_)} epochs)", flush=True)
     pos_of = {u: j for j, u in enumerate(eval_users)}
