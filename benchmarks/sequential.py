@@ -160,8 +160,8 @@ def main() -> None:
     ap.add_argument("--albert-dropout", type=float, default=None,
                     help="dropout of the factorized/shared/ALBERT variants (default: --dropout)")
     ap.add_argument("--init-item2vec", action="store_true",
-                    help="start each SASRec variant's item table from Item2Vec vectors of the table's width, "
-                         "trained on the SASRec training sequences (the time is added to train_s)")
+                    help="SASRec variants start their item table from Item2Vec vectors of the table's width, "
+                         "fitted on their training sequences (fit(init_embeddings='item2vec'); time in train_s)")
     ap.add_argument("--holdout-seed", type=int, default=1, help="seed choosing the in-context curve's held-out 10%% of users")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")
@@ -257,12 +257,7 @@ def main() -> None:
         if which == "train1":
             model.fit(train1 if not isinstance(model, Popularity) else train1.to_frame())
         elif args.init_item2vec:
-            from tastebud.models.item2vec import Item2Vec
-
-            width = model.embedding_dim or model.hidden
-            i2v = Item2Vec(dim=width, epochs=5, num_threads=args.threads, random_state=args.seed).fit(train2)
-            print(f"({name}: Item2Vec dim={width} init in {time.perf_counter() - t0:.1f} s)", flush=True)
-            model.fit(train2, valid=valid, init_embeddings=i2v)
+            model.fit(train2, valid=valid, init_embeddings="item2vec")
         else:
             model.fit(train2, valid=valid)
         secs = time.perf_counter() - t0
@@ -321,13 +316,8 @@ def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.nd
     valid = {sub.users.ids[u]: items_ids[sub.sequence(u)[-2]] for u in range(sub.n_users) if lens[u] >= 3}
     model = SASRec(**sas)
     t0 = time.perf_counter()
-    init = None
-    if init_item2vec:  # trained on the same training users' sequences only
-        from tastebud.models.item2vec import Item2Vec
-
-        init = Item2Vec(dim=sas["hidden"], epochs=5, num_threads=sas["num_threads"],
-                        random_state=sas["random_state"]).fit(sub.truncate(2))
-    model.fit(sub.truncate(2), valid=valid, init_embeddings=init)
+    # with init_item2vec, Item2Vec is fitted on the same training users' sequences only
+    model.fit(sub.truncate(2), valid=valid, init_embeddings="item2vec" if init_item2vec else None)
     print(f"\nin-context model trained on {len(train_users)} users in {time.perf_counter() - t0:.0f} s "
           f"({len(model.history_)} epochs)", flush=True)
     pos_of = {u: j for j, u in enumerate(eval_users)}

@@ -196,6 +196,10 @@ class SASRec(Recommender):
         fitted model with ``item_vectors()`` and ``items_`` (e.g. :class:`tastebud.Item2Vec`),
         a dict ``{item: vector}`` or a DataFrame indexed by item id. Their width must equal the
         table's (``embedding_dim`` or ``hidden``); they are rescaled to the default init scale.
+        ``"item2vec"`` fits :class:`tastebud.Item2Vec` (skip-gram, the table's width, 5 epochs,
+        the model's ``random_state`` and ``num_threads``) on the training sequences first (a few
+        seconds; on amazon-games it lifted the factorized ALBERT variant's sampled NDCG@10 from
+        0.498 to 0.533, docs/sasrec.md).
         """
         self._check_params()
         seqs = as_sequences(data)
@@ -217,6 +221,8 @@ class SASRec(Recommender):
         torch.set_num_threads(_num_threads(self.num_threads))
         try:
             net = self._build_net(n_items).to(dev)
+            if isinstance(init_embeddings, str):
+                init_embeddings = self._item2vec_init(init_embeddings, train_hist, seqs.items)
             if init_embeddings is not None:
                 self._init_from(net, init_embeddings, seqs.items)
             self.net_, self._device = net, dev
@@ -261,6 +267,20 @@ class SASRec(Recommender):
         u, i = u[ok], i[ok]
         _, first = np.unique(u, return_index=True)  # one target per user
         return u[first], i[first]
+
+    def _item2vec_init(self, name: str, train_hist: list[np.ndarray], items: IdMap) -> dict[Any, np.ndarray]:
+        """Item2Vec vectors {external item id: vector} of the item table's width, fitted on the
+        training sequences (item indices, so no id mapping can go wrong)."""
+        if name != "item2vec":
+            raise ValueError(f"init_embeddings must be 'item2vec', pretrained vectors or None; got {name!r}")
+        from .item2vec import Item2Vec
+
+        width = int(self.embedding_dim) if self.embedding_dim is not None else int(self.hidden)
+        t0 = time.perf_counter()
+        i2v = Item2Vec(dim=width, epochs=5, random_state=int(self.random_state),
+                       num_threads=self.num_threads).fit([h for h in train_hist if len(h)])
+        logger.info("SASRec: Item2Vec init (dim %d) fitted in %.1f s", width, time.perf_counter() - t0)
+        return dict(zip(items.ids[np.asarray(i2v.items_.ids, dtype=np.int64)], i2v.item_vectors()))
 
     def _init_from(self, net: SASRecNet, src: Any, items: IdMap) -> None:
         if hasattr(src, "item_vectors") and hasattr(src, "items_"):
