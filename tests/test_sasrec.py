@@ -330,6 +330,29 @@ def test_init_item2vec_starts_from_item2vec_vectors():
         SASRec(hidden=8, epochs=1, verbose=False).fit(seqs, init_embeddings="word2vec")
 
 
+def test_numba_kernels_leave_torch_thread_count_alone():
+    # numba's OpenMP layer and torch share libgomp: numba.set_num_threads used to reset a caller's
+    # torch.set_num_threads(1) to all cores (SASRec epochs ran ~10x slower after the Item2Vec init)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        tastebud.Item2Vec(dim=4, epochs=1, num_threads=2).fit(_cycles(n_users=5))
+        assert torch.get_num_threads() == 1
+        m = SASRec(hidden=8, max_len=6, epochs=1, num_threads=1, verbose=False)
+        seen = []
+        orig = m._init_from
+
+        def spy(*a, **k):  # the thread count training will run with, after the Item2Vec fit
+            seen.append(torch.get_num_threads())
+            return orig(*a, **k)
+
+        m._init_from = spy
+        m.fit(_cycles(n_users=10), init_embeddings="item2vec")
+        assert seen == [1]
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_end_to_end_amazon_games_small():
     root = os.environ.get("TASTEBUD_DATA")
     path = os.path.join(root or "", "amazon-games", "sequences.txt")

@@ -32,9 +32,18 @@ def numba_thread_count(n: int | None = None) -> int:
 
 @contextlib.contextmanager
 def numba_threads(n: int | None = None) -> Iterator[int]:
-    """Run the block with numba's thread count set to ``numba_thread_count(n)``."""
+    """Run the block with numba's thread count set to ``numba_thread_count(n)``.
+
+    With numba's OpenMP threading layer, ``numba.set_num_threads`` calls ``omp_set_num_threads``,
+    which torch's OpenMP pool (same ``libgomp`` symbols) also obeys: without care, running a
+    kernel here would silently reset a caller's ``torch.set_num_threads(1)`` to numba's count.
+    The torch thread count is therefore restored on exit when torch is loaded."""
+    import sys
+
     import numba
 
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None and hasattr(torch, "get_num_threads") else None
     want = numba_thread_count(n)
     old = numba.get_num_threads()
     numba.set_num_threads(want)
@@ -42,6 +51,8 @@ def numba_threads(n: int | None = None) -> Iterator[int]:
         yield want
     finally:
         numba.set_num_threads(old)
+        if torch_threads is not None and torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
 
 
 @contextlib.contextmanager
