@@ -162,6 +162,8 @@ def main() -> None:
     ap.add_argument("--init-item2vec", action="store_true",
                     help="SASRec variants start their item table from Item2Vec vectors of the table's width, "
                          "fitted on their training sequences (fit(init_embeddings='item2vec'); time in train_s)")
+    ap.add_argument("--i2v-epochs", type=int, default=None,
+                    help="with --init-item2vec: Item2Vec epochs (default: the model's own init, 5 epochs)")
     ap.add_argument("--holdout-seed", type=int, default=1, help="seed choosing the in-context curve's held-out 10%% of users")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")
@@ -256,6 +258,12 @@ def main() -> None:
         t0 = time.perf_counter()
         if which == "train1":
             model.fit(train1 if not isinstance(model, Popularity) else train1.to_frame())
+        elif args.init_item2vec and args.i2v_epochs:
+            from tastebud.models.item2vec import Item2Vec
+
+            i2v = Item2Vec(dim=model.embedding_dim or model.hidden, epochs=args.i2v_epochs,
+                           random_state=args.seed, num_threads=args.threads).fit(train2)
+            model.fit(train2, valid=valid, init_embeddings=i2v)
         elif args.init_item2vec:
             model.fit(train2, valid=valid, init_embeddings="item2vec")
         else:
