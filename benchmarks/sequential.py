@@ -163,7 +163,7 @@ def main() -> None:
                     help="SASRec variants start their item table from Item2Vec vectors of the table's width, "
                          "fitted on their training sequences (fit(init_embeddings='item2vec'); time in train_s)")
     ap.add_argument("--i2v-epochs", type=int, default=None,
-                    help="with --init-item2vec: Item2Vec epochs (default: the model's own init, 5 epochs)")
+                    help="with --init-item2vec: Item2Vec epochs (default: the model's own init, 20 epochs)")
     ap.add_argument("--holdout-seed", type=int, default=1, help="seed choosing the in-context curve's held-out 10%% of users")
     ap.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     ap.add_argument("--seed", type=int, default=0, help="SASRec random_state (init, batches, negatives)")

@@ -321,7 +321,7 @@ def test_init_item2vec_starts_from_item2vec_vectors():
     seqs = _cycles(n_users=30, n_items=12, length=10)
     m = SASRec(hidden=8, max_len=6, epochs=1, lr=1e-9, num_threads=1, random_state=3, verbose=False)
     m.fit(seqs, init_embeddings="item2vec")
-    ref = tastebud.Item2Vec(dim=8, epochs=5, random_state=3, num_threads=1).fit(seqs)
+    ref = tastebud.Item2Vec(dim=8, epochs=20, random_state=3, num_threads=1).fit(seqs)
     R = ref.item_vectors()[ref.items_.index(m.items_.ids)]
     V = m.net_.item_emb.table.weight.detach().numpy()[1:]
     cos = (V * R).sum(1) / (np.linalg.norm(V, axis=1) * np.linalg.norm(R, axis=1))

@@ -52,6 +52,9 @@ logger = logging.getLogger("tastebud")
 _NET_PREFIX = "net."
 _VALID_MAX_USERS = 5_000
 _LOSSES = ("bce", "gbce", "sampled_ce", "ce")
+# Item2Vec epochs of init_embeddings="item2vec": on amazon-games 20 epochs gave the E=12 ALBERT
+# variant sampled NDCG@10 0.551 against 0.533 with 5 (benchmarks/results/sequential.md)
+_ITEM2VEC_INIT_EPOCHS = 20
 
 
 def _resolve_device(device: Any) -> "torch.device":
@@ -196,10 +199,10 @@ class SASRec(Recommender):
         fitted model with ``item_vectors()`` and ``items_`` (e.g. :class:`tastebud.Item2Vec`),
         a dict ``{item: vector}`` or a DataFrame indexed by item id. Their width must equal the
         table's (``embedding_dim`` or ``hidden``); they are rescaled to the default init scale.
-        ``"item2vec"`` fits :class:`tastebud.Item2Vec` (skip-gram, the table's width, 5 epochs,
-        the model's ``random_state`` and ``num_threads``) on the training sequences first (a few
-        seconds; on amazon-games it lifted the factorized ALBERT variant's sampled NDCG@10 from
-        0.498 to 0.533, docs/sasrec.md).
+        ``"item2vec"`` fits :class:`tastebud.Item2Vec` (skip-gram, the table's width, 20 epochs,
+        the model's ``random_state`` and ``num_threads``) on the training sequences first (about
+        10 s on amazon-games, where it lifted the factorized ALBERT variant's sampled NDCG@10
+        from 0.498 to full SASRec's level, docs/sasrec.md).
         """
         self._check_params()
         seqs = as_sequences(data)
@@ -277,7 +280,7 @@ class SASRec(Recommender):
 
         width = int(self.embedding_dim) if self.embedding_dim is not None else int(self.hidden)
         t0 = time.perf_counter()
-        i2v = Item2Vec(dim=width, epochs=5, random_state=int(self.random_state),
+        i2v = Item2Vec(dim=width, epochs=_ITEM2VEC_INIT_EPOCHS, random_state=int(self.random_state),
                        num_threads=self.num_threads).fit([h for h in train_hist if len(h)])
         logger.info("SASRec: Item2Vec init (dim %d) fitted in %.1f s", width, time.perf_counter() - t0)
         return dict(zip(items.ids[np.asarray(i2v.items_.ids, dtype=np.int64)], i2v.item_vectors()))
