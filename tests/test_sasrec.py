@@ -326,6 +326,13 @@ def test_init_item2vec_starts_from_item2vec_vectors():
     V = m.net_.item_emb.table.weight.detach().numpy()[1:]
     cos = (V * R).sum(1) / (np.linalg.norm(V, axis=1) * np.linalg.norm(R, axis=1))
     assert cos.min() > 0.999  # same directions, rescaled to the init's RMS
+    # a factorized table is initialised at its own width E
+    f = SASRec(hidden=8, embedding_dim=4, max_len=6, epochs=1, lr=1e-9, num_threads=1, random_state=3,
+               verbose=False).fit(seqs, init_embeddings="item2vec")
+    ref4 = tastebud.Item2Vec(dim=4, epochs=20, random_state=3, num_threads=1).fit(seqs)
+    R4 = ref4.item_vectors()[ref4.items_.index(f.items_.ids)]
+    V4 = f.net_.item_emb.table.weight.detach().numpy()[1:]
+    assert ((V4 * R4).sum(1) / (np.linalg.norm(V4, axis=1) * np.linalg.norm(R4, axis=1))).min() > 0.999
     with pytest.raises(ValueError, match="item2vec"):
         SASRec(hidden=8, epochs=1, verbose=False).fit(seqs, init_embeddings="word2vec")
 

@@ -53,7 +53,8 @@ _NET_PREFIX = "net."
 _VALID_MAX_USERS = 5_000
 _LOSSES = ("bce", "gbce", "sampled_ce", "ce")
 # Item2Vec epochs of init_embeddings="item2vec": on amazon-games 20 epochs gave the E=12 ALBERT
-# variant sampled NDCG@10 0.551 against 0.533 with 5 (benchmarks/results/sequential.md)
+# variant sampled NDCG@10 0.551 (mean of 3 seeds) against 0.533-0.544 with 5 (2 seeds), and
+# SASRec 0.560 against 0.550 (benchmarks/results/sequential.md)
 _ITEM2VEC_INIT_EPOCHS = 20
 
 
@@ -201,8 +202,8 @@ class SASRec(Recommender):
         table's (``embedding_dim`` or ``hidden``); they are rescaled to the default init scale.
         ``"item2vec"`` fits :class:`tastebud.Item2Vec` (skip-gram, the table's width, 20 epochs,
         the model's ``random_state`` and ``num_threads``) on the training sequences first (about
-        10 s on amazon-games, where it lifted the factorized ALBERT variant's sampled NDCG@10
-        from 0.498 to full SASRec's level, docs/sasrec.md).
+        10 s on amazon-games, where it lifted sampled NDCG@10 from 0.549 to 0.560 for SASRec
+        and from 0.498 to 0.551 for the factorized ALBERT variant; docs/sasrec.md).
         """
         self._check_params()
         seqs = as_sequences(data)
