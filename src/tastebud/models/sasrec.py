@@ -54,7 +54,7 @@ _VALID_MAX_USERS = 5_000
 _LOSSES = ("bce", "gbce", "sampled_ce", "ce")
 # Item2Vec epochs of init_embeddings="item2vec": on amazon-games 20 epochs gave the E=12 ALBERT
 # variant sampled NDCG@10 0.551 (mean of 3 seeds) against 0.533-0.544 with 5 (2 seeds), and
-# SASRec 0.560 against 0.550 (benchmarks/results/sequential.md)
+# SASRec 0.560 (3 seeds) against 0.550 (1 seed) (benchmarks/results/sequential.md)
 _ITEM2VEC_INIT_EPOCHS = 20
 
 
@@ -201,8 +201,8 @@ class SASRec(Recommender):
         a dict ``{item: vector}`` or a DataFrame indexed by item id. Their width must equal the
         table's (``embedding_dim`` or ``hidden``); they are rescaled to the default init scale.
         ``"item2vec"`` fits :class:`tastebud.Item2Vec` (skip-gram, the table's width, 20 epochs,
-        the model's ``random_state`` and ``num_threads``) on the training sequences first (about
-        10 s on amazon-games, where it lifted sampled NDCG@10 from 0.549 to 0.560 for SASRec
+        the model's ``random_state`` and ``num_threads``) on the training sequences first (6–19 s
+        on amazon-games on one thread, where it lifted sampled NDCG@10 from 0.549 to 0.560 for SASRec
         and from 0.498 to 0.551 for the factorized ALBERT variant; docs/sasrec.md).
         """
         self._check_params()
@@ -225,10 +225,8 @@ class SASRec(Recommender):
         torch.set_num_threads(_num_threads(self.num_threads))
         try:
             net = self._build_net(n_items).to(dev)
-            if isinstance(init_embeddings, str):
-                init_embeddings = self._item2vec_init(init_embeddings, train_hist, seqs.items)
             if init_embeddings is not None:
-                self._init_from(net, init_embeddings, seqs.items)
+                self._init_from(net, init_embeddings, seqs.items, train_hist)
             self.net_, self._device = net, dev
             self._train(net, train_hist, n_items, val_u, val_i, dev)
         finally:
@@ -272,9 +270,9 @@ class SASRec(Recommender):
         _, first = np.unique(u, return_index=True)  # one target per user
         return u[first], i[first]
 
-    def _item2vec_init(self, name: str, train_hist: list[np.ndarray], items: IdMap) -> dict[Any, np.ndarray]:
-        """Item2Vec vectors {external item id: vector} of the item table's width, fitted on the
-        training sequences (item indices, so no id mapping can go wrong)."""
+    def _item2vec_vectors(self, name: str, train_hist: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(item indices, vectors) of an Item2Vec of the item table's width fitted on the training
+        sequences; it is fitted on item indices, so its ids are the model's item indices."""
         if name != "item2vec":
             raise ValueError(f"init_embeddings must be 'item2vec', pretrained vectors or None; got {name!r}")
         from .item2vec import Item2Vec
@@ -284,10 +282,13 @@ class SASRec(Recommender):
         i2v = Item2Vec(dim=width, epochs=_ITEM2VEC_INIT_EPOCHS, random_state=int(self.random_state),
                        num_threads=self.num_threads).fit([h for h in train_hist if len(h)])
         logger.info("SASRec: Item2Vec init (dim %d) fitted in %.1f s", width, time.perf_counter() - t0)
-        return dict(zip(items.ids[np.asarray(i2v.items_.ids, dtype=np.int64)], i2v.item_vectors()))
+        return np.asarray(i2v.items_.ids, dtype=np.int64), np.asarray(i2v.item_vectors(), dtype=np.float32)
 
-    def _init_from(self, net: SASRecNet, src: Any, items: IdMap) -> None:
-        if hasattr(src, "item_vectors") and hasattr(src, "items_"):
+    def _init_from(self, net: SASRecNet, src: Any, items: IdMap, train_hist: list[np.ndarray]) -> None:
+        idx = None  # model item indices; pretrained vectors come keyed by external ids instead
+        if isinstance(src, str):
+            idx, V = self._item2vec_vectors(src, train_hist)
+        elif hasattr(src, "item_vectors") and hasattr(src, "items_"):
             V = np.asarray(src.item_vectors(), dtype=np.float32)
             ids = src.items_.ids
         elif isinstance(src, Mapping):
@@ -302,7 +303,8 @@ class SASRec(Recommender):
         if V.ndim != 2 or V.shape[1] != table.shape[1]:
             raise ValueError(f"init_embeddings have width {V.shape[1] if V.ndim == 2 else V.shape}, "
                              f"but the item table has width {table.shape[1]} (embedding_dim or hidden)")
-        idx = items.index(ids, missing="mask")
+        if idx is None:
+            idx = items.index(ids, missing="mask")
         ok = idx >= 0
         if not ok.any():
             warnings.warn("init_embeddings share no item with the training data; keeping random init", stacklevel=3)
