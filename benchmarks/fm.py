@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tastebud.data.libfm import read_libfm, write_libfm  # noqa: E402
 from tastebud.data.readers import read_ml100k_items, read_ml100k_ratings, read_ml100k_users  # noqa: E402
-from tastebud.models.fm import FactorizationMachine  # noqa: E402
-from tastebud.models.fm_features import FMFeatures  # noqa: E402
+from tastebud.models.fm.factorization_machine import FactorizationMachine  # noqa: E402
+from tastebud.models.fm.features import FMFeatures  # noqa: E402
 
 RANK = 10
 CPU = {"last": float("nan")}  # CPU seconds of the last in-process fit (the shared machine makes wall time noisy)

@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 
 from tastebud.data.interactions import Interactions  # noqa: E402
 from tastebud.data.readers import read_ml100k_ratings  # noqa: E402
-from tastebud.models.als import ALS  # noqa: E402
-from tastebud.models.mf import MatrixFactorization  # noqa: E402
-from tastebud.models.svdpp import SVDpp  # noqa: E402
+from tastebud.models.mf.als import ALS  # noqa: E402
+from tastebud.models.mf.matrix_factorization import MatrixFactorization  # noqa: E402
+from tastebud.models.mf.svdpp import SVDpp  # noqa: E402
 
 # Surprise defaults: SVD(n_factors=100, n_epochs=20, lr_all=.005, reg_all=.02, init_std_dev=.1),
 # SVDpp(n_factors=20, n_epochs=20, lr_all=.007, reg_all=.02, init_std_dev=.1); ours match them.

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from tastebud.data.interactions import Interactions  # noqa: E402
 from tastebud.data.readers import read_ml100k_ratings  # noqa: E402
 from tastebud.kernels import sgd as K  # noqa: E402
-from tastebud.models.mf import MatrixFactorization  # noqa: E402
+from tastebud.models.mf.matrix_factorization import MatrixFactorization  # noqa: E402
 
 
 def timed(fn, repeats: int) -> tuple[float, float, float]:

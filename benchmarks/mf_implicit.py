@@ -209,7 +209,7 @@ def _worker(lib: str, data_path: str, iters: int, factors: int) -> dict:
     R = sp.load_npz(data_path).tocsr()
     rss0 = _peak_rss_mb()
     if lib == "tastebud":
-        from tastebud.models.implicit_als import ImplicitALS
+        from tastebud.models.mf.implicit_als import ImplicitALS
 
         def fit(n):
             ImplicitALS(factors=factors, iterations=n, random_state=0).fit(R)

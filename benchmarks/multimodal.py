@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tastebud.data.readers import read_ml100k_items, read_ml100k_ratings, read_ml100k_users  # noqa: E402
-from tastebud.models.multimodal import MultimodalModel  # noqa: E402
+from tastebud.models.multimodal.model import MultimodalModel  # noqa: E402
 
 ROOT = Path(os.environ.get("TASTEBUD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -123,7 +123,7 @@ def ablation(train: pd.DataFrame, test: pd.DataFrame, steps, params: dict, log) 
     for name, add, enc in steps:
         if enc == "minilm":
             try:
-                from tastebud.models.text_encoders import require_text_extra
+                from tastebud.models.multimodal.text_encoders import require_text_extra
 
                 require_text_extra()
             except ImportError as e:

@@ -124,7 +124,7 @@ def synthetic_lists() -> list[list[str]]:
 # ----------------------------------------------------------------------------- workers
 def run_tastebud(lists, ms, info):
     from tastebud.data.baskets import Baskets
-    from tastebud.models.fpgrowth import FPGrowth
+    from tastebud.models.rules.fpgrowth import FPGrowth
 
     b = Baskets(lists)
     FPGrowth(min_support=1.0).fit([["a", "b"], ["a"]]).rules()  # compile / load the numba cache
@@ -350,7 +350,7 @@ def recommender_eval() -> dict:
     """RuleRecommender vs popularity on Groceries: 80/20 split of whole baskets (seed 0), one random
     item hidden per test basket with >= 2 items, top-10 from the rest."""
     from tastebud.data.baskets import Baskets
-    from tastebud.models.rule_recommender import RuleRecommender, evaluate_hidden_item, split_baskets
+    from tastebud.models.rules.recommender import RuleRecommender, evaluate_hidden_item, split_baskets
 
     g = Baskets.from_file(DATA / "groceries" / "groceries.csv", sep=",")
     train, test = split_baskets(g, test_size=0.2, random_state=0)

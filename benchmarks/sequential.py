@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tastebud.data.sequences import Sequences  # noqa: E402
-from tastebud.models.baseline import Popularity  # noqa: E402
+from tastebud.models.baselines.baseline import Popularity  # noqa: E402
 
 K = 10
 N_NEG = 100
@@ -194,7 +194,7 @@ def main() -> None:
         logging.getLogger("tastebud").setLevel(logging.DEBUG)
     epochs = args.epochs or (2 if args.quick else 20)
 
-    from tastebud.models.sasrec import SASRec
+    from tastebud.models.sequential.sasrec import SASRec
 
     seqs = Sequences.from_file(data_path())
     if args.quick:
@@ -235,14 +235,14 @@ def main() -> None:
         models.append(("Popularity", Popularity(), "train1"))
     if want("transitions"):
         try:
-            from tastebud.models.transitions import ItemTransitions
+            from tastebud.models.embeddings.transitions import ItemTransitions
 
             models.append(("ItemTransitions", ItemTransitions(), "train1"))
         except ImportError as e:
             print(f"(ItemTransitions unavailable: {e})")
     if want("item2vec"):
         try:
-            from tastebud.models.item2vec import Item2Vec
+            from tastebud.models.embeddings.item2vec import Item2Vec
 
             models.append(("Item2Vec", Item2Vec(dim=64, epochs=5, num_threads=args.threads), "train1"))
         except ImportError as e:
@@ -264,7 +264,7 @@ def main() -> None:
         if which == "train1":
             model.fit(train1 if not isinstance(model, Popularity) else train1.to_frame())
         elif args.init_item2vec and args.i2v_epochs:
-            from tastebud.models.item2vec import Item2Vec
+            from tastebud.models.embeddings.item2vec import Item2Vec
 
             i2v = Item2Vec(dim=model.embedding_dim or model.hidden, epochs=args.i2v_epochs,
                            random_state=args.seed, num_threads=args.threads).fit(train2)
@@ -318,7 +318,7 @@ def main() -> None:
 
 def incontext(seqs: Sequences, sas: dict, items_ids: np.ndarray, negs_all: np.ndarray, eval_users: np.ndarray,
               holdout_seed: int = 1, per_user_path: str | None = None, init_item2vec: bool = False) -> dict:
-    from tastebud.models.sasrec import SASRec
+    from tastebud.models.sequential.sasrec import SASRec
 
     rng = np.random.default_rng(holdout_seed)
     held = np.zeros(seqs.n_users, dtype=bool)

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from tastebud.data.interactions import Interactions
 from tastebud.exceptions import DataError, UnknownIdError
 from tastebud.kernels import als_explicit as K
-from tastebud.models.als import ALS
+from tastebud.models.mf.als import ALS
 from tastebud.models.base import Model
 
 from test_mf import planted, rmse

@@ -10,7 +10,7 @@ import tastebud as tb
 from tastebud.data.interactions import Interactions
 from tastebud.exceptions import DataError, UnknownIdError
 from tastebud.kernels import bpr as K
-from tastebud.models.bpr import BPR
+from tastebud.models.mf.bpr import BPR
 
 
 def _loss(P, Q, b, u, i, j, reg):

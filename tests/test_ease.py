@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import tastebud as tb
 from tastebud.data.interactions import Interactions
 from tastebud.exceptions import DataError, UnknownIdError
-from tastebud.models.ease import EASE
+from tastebud.models.neighbours.ease import EASE
 
 
 def _X(seed=0, nu=60, ni=15, density=0.3):

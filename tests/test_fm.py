@@ -14,7 +14,7 @@ from tastebud.data.interactions import Interactions
 from tastebud.exceptions import DataError, NotFittedError, UnknownIdError
 from tastebud.kernels import fm as K
 from tastebud.models.base import Model
-from tastebud.models.fm import FactorizationMachine, check_design
+from tastebud.models.fm.factorization_machine import FactorizationMachine, check_design
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tastebud.exceptions import DataError, NotFittedError
-from tastebud.models.fm_features import FMFeatures
+from tastebud.models.fm.features import FMFeatures
 
 
 @pytest.fixture

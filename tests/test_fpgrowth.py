@@ -11,9 +11,9 @@ from hypothesis import given, settings, strategies as st
 
 from tastebud.data.baskets import Baskets
 from tastebud.exceptions import DataError, NotFittedError, UnknownIdError
-from tastebud.models.apriori import Apriori
+from tastebud.models.rules.apriori import Apriori
 from tastebud.models.base import Model
-from tastebud.models.fpgrowth import FPGrowth
+from tastebud.models.rules.fpgrowth import FPGrowth
 
 
 def brute_force(baskets, min_count, max_len=None):

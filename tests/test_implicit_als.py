@@ -13,7 +13,7 @@ import tastebud as tb
 from tastebud.data.interactions import Interactions
 from tastebud.exceptions import DataError, NotFittedError, UnknownIdError
 from tastebud.kernels import als_implicit as K
-from tastebud.models.implicit_als import ImplicitALS, _confidence_matrix
+from tastebud.models.mf.implicit_als import ImplicitALS, _confidence_matrix
 
 
 def _tiny(seed=1, nu=30, ni=20, density=0.3):

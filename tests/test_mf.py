@@ -9,7 +9,7 @@ from tastebud.data.interactions import Interactions
 from tastebud.exceptions import DataError, NotFittedError, UnknownIdError
 from tastebud.kernels import sgd as K
 from tastebud.models.base import Model
-from tastebud.models.mf import MatrixFactorization
+from tastebud.models.mf.matrix_factorization import MatrixFactorization
 
 
 def planted(n_users=200, n_items=150, rank=3, density=0.3, noise=0.1, seed=0):
@@ -175,7 +175,7 @@ def test_dsgd_strata_are_conflict_free_and_equal_a_sequential_pass(shuffle):
     par = MatrixFactorization(n_factors=5, n_epochs=4, random_state=3, parallel="dsgd", num_threads=2,
                               shuffle=shuffle).fit(train)
     # replay: same init, same per-epoch seeds, blocks visited one after another in stratum order
-    from tastebud.models.mf import _init_factors
+    from tastebud.models.mf.matrix_factorization import _init_factors
 
     rng = np.random.default_rng(3)
     P = _init_factors(rng, nu, 5, 0.0, 0.1, np.dtype("float32"))

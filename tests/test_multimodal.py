@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 from tastebud.exceptions import DataError, MissingExtraError, UnknownIdError  # noqa: E402
-from tastebud.models.multimodal import MultimodalModel  # noqa: E402
-from tastebud.models.multimodal_schema import Schema  # noqa: E402
+from tastebud.models.multimodal.model import MultimodalModel  # noqa: E402
+from tastebud.models.multimodal.schema import Schema  # noqa: E402
 
 FIELDS = {"user": "id", "item": "id", "age": "numeric", "occupation": "categorical",
           "genres": "multi_hot", "title": "text"}
@@ -57,7 +57,7 @@ def rmse(a, b):
 
 
 def test_forward_shapes_every_field_kind(data):
-    from tastebud.models import multimodal_nn as mnn
+    from tastebud.models.multimodal import nn as mnn
 
     train, _ = data
     s = Schema(FIELDS).fit(train)
@@ -82,7 +82,7 @@ def test_forward_shapes_every_field_kind(data):
 
 
 def test_fm_term_matches_brute_force_pairwise_sum():
-    from tastebud.models import multimodal_nn as mnn
+    from tastebud.models.multimodal import nn as mnn
 
     torch.manual_seed(0)
     net = mnn.MultimodalNet(2, [5, 6], [], [], dim=4, hidden=())

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 import tastebud as tb
 from tastebud.exceptions import DataError, UnknownIdError
-from tastebud.models.puresvd import PureSVD, randomized_svd
+from tastebud.models.mf.puresvd import PureSVD, randomized_svd
 
 
 def _lowrank(seed=0, nu=60, ni=40, rank=5, density=0.5):

@@ -93,7 +93,7 @@ def test_generic_jsonl_and_bad_rating(tmp_path):
 
 def test_reviews_feed_the_multimodal_model(tmp_path):
     pytest.importorskip("torch")
-    from tastebud.models.multimodal import MultimodalModel
+    from tastebud.models.multimodal.model import MultimodalModel
 
     rng = np.random.default_rng(0)
     recs = []

@@ -9,8 +9,8 @@ import pytest
 from tastebud.data.baskets import Baskets
 from tastebud.data.synthetic import planted_baskets
 from tastebud.models.base import Model
-from tastebud.models.fpgrowth import FPGrowth
-from tastebud.models.rule_recommender import RuleRecommender, evaluate_hidden_item, split_baskets
+from tastebud.models.rules.fpgrowth import FPGrowth
+from tastebud.models.rules.recommender import RuleRecommender, evaluate_hidden_item, split_baskets
 
 
 def brute_scores(rules, basket, metric):

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from tastebud.data.synthetic import planted_baskets
-from tastebud.models.apriori import Apriori
-from tastebud.models.fpgrowth import FPGrowth
-from tastebud.models.rules import association_rules
+from tastebud.models.rules.apriori import Apriori
+from tastebud.models.rules.fpgrowth import FPGrowth
+from tastebud.models.rules.association import association_rules
 
 BASKETS = [["bread", "milk"], ["bread", "diapers", "beer", "eggs"], ["milk", "diapers", "beer", "cola"],
            ["bread", "milk", "diapers", "beer"], ["bread", "milk", "diapers", "cola"]]

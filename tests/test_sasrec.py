@@ -14,8 +14,8 @@ import tastebud  # noqa: E402
 from tastebud.data.interactions import Interactions  # noqa: E402
 from tastebud.data.sequences import Sequences  # noqa: E402
 from tastebud.exceptions import UnknownIdError  # noqa: E402
-from tastebud.models.sasrec import SASRec  # noqa: E402
-from tastebud.models.sasrec_nn import SASRecNet, SequenceDataset, left_pad  # noqa: E402
+from tastebud.models.sequential.sasrec import SASRec  # noqa: E402
+from tastebud.models.sequential.sasrec_nn import SASRecNet, SequenceDataset, left_pad  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -390,9 +390,9 @@ def test_missing_torch_names_the_extra(monkeypatch):
     from tastebud.exceptions import MissingExtraError
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    monkeypatch.delitem(sys.modules, "tastebud.models.sasrec", raising=False)
+    monkeypatch.delitem(sys.modules, "tastebud.models.sequential.sasrec", raising=False)
     with pytest.raises(MissingExtraError, match=r"tastebud\[torch\]"):
-        importlib.import_module("tastebud.models.sasrec")
+        importlib.import_module("tastebud.models.sequential.sasrec")
 
 
 def test_ctrl_c_keeps_the_best_epoch(monkeypatch):

@@ -10,7 +10,7 @@ from tastebud.data.interactions import Interactions
 from tastebud.exceptions import DataError, UnknownIdError
 from tastebud.kernels import sgd as K
 from tastebud.models.base import Model
-from tastebud.models.svdpp import SVDpp
+from tastebud.models.mf.svdpp import SVDpp
 
 from test_mf import planted, rmse
 

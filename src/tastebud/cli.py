@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-from . import __version__
+from ._version import __version__
 
 
 def _parse_value(v: str) -> Any:
@@ -144,10 +144,10 @@ def fit_cmd(model: str, data_path: str | None, dataset: str | None, out: str, pa
 
 
 def _load_model(path: str) -> Any:
-    from . import load
+    from .models.base import Model
 
     try:
-        return load(path)
+        return Model.load(path)
     except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e))
 

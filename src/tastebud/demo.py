@@ -55,7 +55,7 @@ def baskets_table(ds: Any, quick: bool = True) -> pd.DataFrame | None:
     held-out basket is hidden (hit rate and MRR at 10)."""
     if not (registry.available("fpgrowth") and registry.available("rules")):
         return None
-    from .models.rule_recommender import evaluate_hidden_item, split_baskets
+    from .models.rules.recommender import evaluate_hidden_item, split_baskets
 
     FPGrowth, RuleRec = registry.get("fpgrowth"), registry.get("rules")
     fp_params = dict(FPGrowth.demo_params) if quick else {}

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ._version import __version__
 from .exceptions import FormatError
 
 FORMAT = "tastebud-model"
@@ -42,8 +43,6 @@ def _jsonable(x: Any) -> Any:
 
 def write_model_file(path: str | os.PathLike, cls_name: str, params: dict, arrays: dict[str, np.ndarray], extra: dict | None = None) -> Path:
     """Atomically write a model file."""
-    from . import __version__
-
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(f"cannot save model to {p}: it is a directory")

@@ -59,7 +59,7 @@ def command(file, min_support, min_confidence, metric, min_threshold, max_len, s
     import pandas as pd
 
     from tastebud.exceptions import TastebudError
-    from tastebud.models.fpgrowth import FPGrowth
+    from tastebud.models.rules.fpgrowth import FPGrowth
 
     try:
         baskets = _read(file, sep, fmt)

@@ -2,7 +2,7 @@
 
 The output is a pandas DataFrame with standard column names — ``user``, ``item``, ``rating``,
 ``text``, and where present ``summary``, ``timestamp`` — plus any metadata columns kept, ready
-for :class:`~tastebud.models.multimodal.MultimodalModel` (e.g. ``fields={"user": "id", "item":
+for :class:`~tastebud.models.multimodal.model.MultimodalModel` (e.g. ``fields={"user": "id", "item":
 "id", "text": "text", "summary": "text"}``) or :func:`reviews_to_interactions`.
 
 * :func:`read_amazon_reviews` — Amazon product reviews as JSON lines (McAuley et al. 2015/2016,

@@ -48,10 +48,10 @@ def create_app(model: Any) -> Any:
     from fastapi import HTTPException
     from pydantic import BaseModel
 
-    from .. import load
+    from ..models.base import Model
 
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        model = load(model)  # type: ignore[arg-type]
+        model = Model.load(model)  # type: ignore[arg-type]
 
     int_items = getattr(getattr(model, "items_", None), "ids", np.array([])).dtype.kind == "i"
     int_users = getattr(getattr(model, "users_", None), "ids", np.array([])).dtype.kind == "i"

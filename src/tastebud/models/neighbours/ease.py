@@ -9,10 +9,10 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import scipy.linalg
 
-from .._threads import num_threads
-from ..data.interactions import as_interactions
-from ..exceptions import DataError
-from .base import Recommender, topk_rows
+from ..._threads import num_threads
+from ...data.interactions import as_interactions
+from ...exceptions import DataError
+from ..base import Recommender, topk_rows
 
 
 class EASE(Recommender):

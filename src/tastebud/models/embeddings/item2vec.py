@@ -9,13 +9,13 @@ from typing import Any, Literal, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads, single_threaded_blas
-from ..data.baskets import Baskets, as_baskets
-from ..data.idmap import IdMap
-from ..data.sequences import Sequences, as_sequences
-from ..exceptions import DataError, MissingExtraError
-from ..kernels import sgns as K
-from .history import HistoryRecommender
+from ..._threads import numba_threads, single_threaded_blas
+from ...data.baskets import Baskets, as_baskets
+from ...data.idmap import IdMap
+from ...data.sequences import Sequences, as_sequences
+from ...exceptions import DataError, MissingExtraError
+from ...kernels import sgns as K
+from ..history import HistoryRecommender
 
 logger = logging.getLogger("tastebud")
 

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..data.sequences import Sequences, as_sequences
-from ..exceptions import DataError
-from .history import HistoryRecommender
+from ...data.sequences import Sequences, as_sequences
+from ...exceptions import DataError
+from ..history import HistoryRecommender
 
 
 def _transition_matrix(indptr: np.ndarray, indices: np.ndarray, n_items: int) -> sp.csr_matrix:

@@ -7,11 +7,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._threads import numba_threads
-from ..data.interactions import as_interactions
-from ..exceptions import DataError
-from ..kernels import bpr as K
-from .base import Recommender
+from ..._threads import numba_threads
+from ...data.interactions import as_interactions
+from ...exceptions import DataError
+from ...kernels import bpr as K
+from ..base import Recommender
 
 logger = logging.getLogger("tastebud")
 

@@ -1,4 +1,4 @@
-"""PyTorch modules and the training ``Dataset`` behind :class:`tastebud.models.sasrec.SASRec`.
+"""PyTorch modules and the training ``Dataset`` behind :class:`tastebud.models.sequential.sasrec.SASRec`.
 
 Conventional PyTorch style: layers are built in ``__init__`` and the computation lives in
 ``forward``. Item index 0 is the padding item; real items are ``1..n_items``. Sequences are

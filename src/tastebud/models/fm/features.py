@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..data._frames import to_pandas
-from ..exceptions import DataError, NotFittedError
+from ...data._frames import to_pandas
+from ...exceptions import DataError, NotFittedError
 
 
 def _listlike(v: Any) -> bool:

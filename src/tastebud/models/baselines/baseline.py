@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data.interactions import Interactions, as_interactions
-from ..exceptions import DataError
-from .base import RatingPredictor, Recommender
+from ...data.interactions import Interactions, as_interactions
+from ...exceptions import DataError
+from ..base import RatingPredictor, Recommender
 
 
 def _check_nonempty(train: Interactions, who: str) -> None:

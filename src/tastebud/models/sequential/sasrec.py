@@ -4,7 +4,7 @@ recommendation for users never seen in training. Requires the ``torch`` extra.
 Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018.
 Lan et al., "ALBERT: A Lite BERT for Self-supervised Learning of Language Representations", ICLR 2020.
 
-The network (see :mod:`tastebud.models.sasrec_nn`) reads a user's item sequence s₁..sₜ and
+The network (see :mod:`tastebud.models.sequential.sasrec_nn`) reads a user's item sequence s₁..sₜ and
 outputs a vector Fₜ; the score of item i as the next item is r(i) = Fₜ · Mᵢ with Mᵢ the (shared)
 item embedding. Training objectives, over every non-padding position t of every sequence:
 
@@ -32,7 +32,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..exceptions import DataError, MissingExtraError, UnknownIdError
+from ...exceptions import DataError, MissingExtraError, UnknownIdError
 
 try:
     import torch
@@ -40,11 +40,11 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("torch", "torch", "SASRec") from e
 
-from .._threads import num_threads as _num_threads
-from ..data.idmap import IdMap
-from ..data.interactions import Interactions
-from ..data.sequences import Sequences, as_sequences
-from .base import Recommender
+from ..._threads import num_threads as _num_threads
+from ...data.idmap import IdMap
+from ...data.interactions import Interactions
+from ...data.sequences import Sequences, as_sequences
+from ..base import Recommender
 from .sasrec_nn import LengthBucketSampler, SASRecNet, SequenceDataset, collate_batch, left_pad
 
 logger = logging.getLogger("tastebud")
@@ -98,7 +98,7 @@ class SASRec(Recommender):
     num_threads : CPU threads for torch (None → ``TASTEBUD_NUM_THREADS`` → all cores).
     verbose : show a progress bar over epochs.
 
-    Learned state: ``net_`` (the :class:`~tastebud.models.sasrec_nn.SASRecNet`), ``users_``,
+    Learned state: ``net_`` (the :class:`~tastebud.models.sequential.sasrec_nn.SASRecNet`), ``users_``,
     ``items_``, ``seen_`` (each user's items), the ordered histories (see :meth:`history`),
     ``history_`` (per-epoch loss/validation log), ``best_epoch_``.
     """
@@ -255,7 +255,7 @@ class SASRec(Recommender):
         elif isinstance(valid, Mapping):
             ue, ie = list(valid.keys()), list(valid.values())
         else:
-            from ..data._frames import to_pandas
+            from ...data._frames import to_pandas
 
             df = to_pandas(valid, "valid")
             if not {"user", "item"} <= set(df.columns):
@@ -275,7 +275,7 @@ class SASRec(Recommender):
         sequences; it is fitted on item indices, so its ids are the model's item indices."""
         if name != "item2vec":
             raise ValueError(f"init_embeddings must be 'item2vec', pretrained vectors or None; got {name!r}")
-        from .item2vec import Item2Vec
+        from ..embeddings.item2vec import Item2Vec
 
         width = int(self.embedding_dim) if self.embedding_dim is not None else int(self.hidden)
         t0 = time.perf_counter()
@@ -295,7 +295,7 @@ class SASRec(Recommender):
             ids = list(src.keys())
             V = np.asarray([np.asarray(v, dtype=np.float32) for v in src.values()])
         else:
-            from ..data._frames import to_pandas
+            from ...data._frames import to_pandas
 
             df = to_pandas(src, "init_embeddings")
             ids, V = df.index.to_numpy(), df.to_numpy(dtype=np.float32)

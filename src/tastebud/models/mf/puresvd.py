@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import num_threads
-from ..data.interactions import as_interactions
-from ..exceptions import DataError
-from .base import Recommender
+from ..._threads import num_threads
+from ...data.interactions import as_interactions
+from ...exceptions import DataError
+from ..base import Recommender
 
 
 def randomized_svd(A: sp.spmatrix | np.ndarray, k: int, oversamples: int = 10, n_iter: int = 7,

@@ -23,11 +23,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.baskets import Baskets, as_baskets
-from ..data.idmap import IdMap
-from ..exceptions import DataError
-from ..kernels import fpgrowth as K
-from .base import Model
+from ...data.baskets import Baskets, as_baskets
+from ...data.idmap import IdMap
+from ...exceptions import DataError
+from ...kernels import fpgrowth as K
+from ..base import Model
 from .fpgrowth import FPGrowth
 
 

@@ -25,11 +25,11 @@ from typing import Any, ClassVar, Iterator, Literal, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._threads import num_threads as _num_threads
-from ..data._frames import to_pandas
-from ..exceptions import DataError, MissingExtraError, UnknownIdError
-from .base import Model, topk_rows
-from .multimodal_schema import Encoded, Schema, check_fields
+from ..._threads import num_threads as _num_threads
+from ...data._frames import to_pandas
+from ...exceptions import DataError, MissingExtraError, UnknownIdError
+from ..base import Model, topk_rows
+from .schema import Encoded, Schema, check_fields
 
 logger = logging.getLogger("tastebud")
 
@@ -178,7 +178,7 @@ class MultimodalModel(Model):
             from .text_encoders import require_text_extra
 
             require_text_extra()
-        from . import multimodal_nn as mnn
+        from . import nn as mnn
 
         df = to_pandas(df, "fit")
         if len(df) == 0:
@@ -281,7 +281,7 @@ class MultimodalModel(Model):
 
     def _predict_encoded(self, enc: Encoded) -> np.ndarray:
         torch = _require_torch()
-        from . import multimodal_nn as mnn
+        from . import nn as mnn
 
         with _torch_threads(torch, self.num_threads):
             return mnn.predict_encoded(self.net_, enc, torch.device("cpu"))
@@ -346,7 +346,7 @@ class MultimodalModel(Model):
         s, R = self.schema_, self.rec_
         scalar = np.ndim(users) == 0
         ulist = [users] if scalar else list(users)
-        from .multimodal_schema import _key, _lookup
+        from .schema import _key, _lookup
 
         uvoc = _lookup(s.vocab[ufield], [_key(u) for u in ulist])
         pos = {int(v): j for j, v in enumerate(R["users"])}
@@ -416,7 +416,7 @@ class MultimodalModel(Model):
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         torch = _require_torch()
-        from . import multimodal_nn as mnn
+        from . import nn as mnn
 
         s = Schema.from_saved(extra["schema"], arrays)
         self.schema_ = s

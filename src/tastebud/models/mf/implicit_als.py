@@ -12,11 +12,11 @@ from typing import Any, ClassVar, Literal, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads, single_threaded_blas
-from ..data.interactions import as_interactions
-from ..exceptions import DataError
-from ..kernels import als_implicit as K
-from .base import Recommender, topk_rows
+from ..._threads import numba_threads, single_threaded_blas
+from ...data.interactions import as_interactions
+from ...exceptions import DataError
+from ...kernels import als_implicit as K
+from ..base import Recommender, topk_rows
 
 logger = logging.getLogger("tastebud")
 

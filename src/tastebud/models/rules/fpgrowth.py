@@ -23,12 +23,12 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..data.baskets import as_baskets
-from ..data.idmap import IdMap
-from ..exceptions import DataError
-from ..kernels import fpgrowth as K
-from .base import Model
-from .rules import METRICS, check_metric, rule_metrics
+from ...data.baskets import as_baskets
+from ...data.idmap import IdMap
+from ...exceptions import DataError
+from ...kernels import fpgrowth as K
+from ..base import Model
+from .metrics import METRICS, check_metric, rule_metrics
 
 
 class ItemsetArrays(NamedTuple):
@@ -285,7 +285,7 @@ class FPGrowth(Model):
     def rules(self, metric: str = "confidence", min_threshold: float = 0.5, *, single_consequent: bool = False,
               top_k: int | None = None, sort: bool = False, min_confidence: float | None = None) -> pd.DataFrame:
         """Association rules A → C with ``metric >= min_threshold`` (mlxtend columns; see
-        :mod:`tastebud.models.rules` for the measures).
+        :mod:`tastebud.models.rules.association` for the measures).
 
         All splits of every frequent itemset into antecedent and consequent (mlxtend), or only
         one-item consequents with ``single_consequent=True`` (pyfim, Spark, arules). ``top_k``

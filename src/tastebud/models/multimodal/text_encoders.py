@@ -1,4 +1,4 @@
-"""Text encoders for :class:`~tastebud.models.multimodal.MultimodalModel`.
+"""Text encoders for :class:`~tastebud.models.multimodal.model.MultimodalModel`.
 
 Two encoders turn free text into something a network can learn from:
 
@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..exceptions import MissingExtraError
+from ...exceptions import MissingExtraError
 
 logger = logging.getLogger("tastebud")
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .._threads import num_threads, numba_threads, single_threaded_blas
-from ..kernels import als_explicit as K
-from .mf import _check_float, _check_positive_int, _ExplicitFactorModel
+from ..._threads import num_threads, numba_threads, single_threaded_blas
+from ...kernels import als_explicit as K
+from .matrix_factorization import _check_float, _check_positive_int, _ExplicitFactorModel
 
 _CHUNKS = 64  # static row partition (results do not depend on it, nor on the thread count)
 

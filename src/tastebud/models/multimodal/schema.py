@@ -1,4 +1,4 @@
-"""Feature schema and fitted preprocessing for :class:`~tastebud.models.multimodal.MultimodalModel`.
+"""Feature schema and fitted preprocessing for :class:`~tastebud.models.multimodal.model.MultimodalModel`.
 
 The user declares each input column's kind once:
 
@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataError
+from ...exceptions import DataError
 from .text_encoders import MINILM_DIM, _clean, get_sentence_encoder, hash_ngrams
 
 KINDS = ("numeric", "categorical", "id", "multi_hot", "text")

@@ -1,7 +1,7 @@
 """Biased matrix factorization trained by SGD (Funk 2006; Koren, Bell & Volinsky 2009).
 
 Also holds ``_ExplicitFactorModel``, the shared machinery of the explicit-rating factor models
-(``MatrixFactorization``, :class:`~tastebud.models.svdpp.SVDpp`, :class:`~tastebud.models.als.ALS`):
+(``MatrixFactorization``, :class:`~tastebud.models.mf.svdpp.SVDpp`, :class:`~tastebud.models.mf.als.ALS`):
 input validation, learning-rate schedules, early stopping, prediction with the μ + known-bias
 fallback, clipping, ``recommend`` scores and save/load.
 """
@@ -15,11 +15,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._threads import num_threads, numba_thread_count, numba_threads
-from ..data.interactions import Interactions, as_interactions
-from ..exceptions import DataError
-from ..kernels import sgd as K
-from .base import RatingPredictor
+from ..._threads import num_threads, numba_thread_count, numba_threads
+from ...data.interactions import Interactions, as_interactions
+from ...exceptions import DataError
+from ...kernels import sgd as K
+from ..base import RatingPredictor
 
 logger = logging.getLogger("tastebud")
 

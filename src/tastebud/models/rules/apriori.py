@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.baskets import as_baskets
-from ..exceptions import DataError, NotFittedError
+from ...data.baskets import as_baskets
+from ...exceptions import DataError, NotFittedError
+from .association import association_rules
 from .fpgrowth import min_count_for
-from .rules import association_rules
 
 
 class Apriori:

@@ -9,12 +9,12 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import num_threads, numba_threads
-from ..data.idmap import IdMap
-from ..data.interactions import Interactions, as_interactions
-from ..kernels import sgd as K
-from .base import topk_rows
-from .mf import _check_float, _check_positive_int, _ExplicitFactorModel, _init_factors
+from ..._threads import num_threads, numba_threads
+from ...data.idmap import IdMap
+from ...data.interactions import Interactions, as_interactions
+from ...kernels import sgd as K
+from ..base import topk_rows
+from .matrix_factorization import _check_float, _check_positive_int, _ExplicitFactorModel, _init_factors
 
 
 class SVDpp(_ExplicitFactorModel):
@@ -43,7 +43,7 @@ class SVDpp(_ExplicitFactorModel):
     Defaults are Surprise's ``SVDpp`` defaults (20 factors, 20 epochs, η = 0.007, λ = 0.02,
     init N(0, 0.1²), users in data order). A user who has implicit feedback but no ratings is
     predicted from zᵤ alone (pᵤ = 0, bᵤ = 0); :meth:`recommend_for_history` does the same for a user
-    the model never saw. Other parameters as in :class:`~tastebud.models.mf.MatrixFactorization`
+    the model never saw. Other parameters as in :class:`~tastebud.models.mf.matrix_factorization.MatrixFactorization`
     (``parallel``: Hogwild over users — user rows are private to a thread, item rows may race).
     """
 

@@ -1,6 +1,6 @@
-"""PyTorch parts of :class:`~tastebud.models.multimodal.MultimodalModel`: the network and the batches.
+"""PyTorch parts of :class:`~tastebud.models.multimodal.model.MultimodalModel`: the network and the batches.
 
-Imports torch at module level; :mod:`tastebud.models.multimodal` imports this module only
+Imports torch at module level; :mod:`tastebud.models.multimodal.model` imports this module only
 after checking that torch is installed.
 
 The network (DeepFM-like; Guo et al., "DeepFM", IJCAI 2017; FM term from Rendle, ICDM 2010)
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .multimodal_schema import Encoded, take_bag
+from .schema import Encoded, take_bag
 
 
 class MultimodalNet(nn.Module):

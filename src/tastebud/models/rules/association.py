@@ -27,53 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-METRICS = (
-    "antecedent support", "consequent support", "support", "confidence", "lift", "representativity",
-    "leverage", "conviction", "zhangs_metric", "jaccard", "certainty", "kulczynski",
-)
-#: metric name -> kernel code (see ``tastebud.kernels.fpgrowth``)
-METRIC_CODES = {
-    "confidence": 0, "lift": 1, "support": 2, "leverage": 3, "conviction": 4, "zhangs_metric": 5,
-    "antecedent support": 6, "consequent support": 7, "jaccard": 8, "certainty": 9, "kulczynski": 10,
-}
-
-
-def check_metric(metric: str) -> int:
-    if metric not in METRIC_CODES:
-        raise ValueError(f"metric must be one of {sorted(METRIC_CODES)}, got {metric!r}")
-    return METRIC_CODES[metric]
-
-
-def rule_metrics(sAC: np.ndarray, sA: np.ndarray, sC: np.ndarray, cAC: np.ndarray | None = None,
-                 cA: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """All metric columns from the supports (fractions) of A ∪ C, A and C. With the counts
-    ``cAC``, ``cA`` the confidence is ``cAC / cA`` (correctly rounded: 4/5 gives exactly 0.8,
-    where (4/n)/(5/n) may give 0.7999999999999999)."""
-    sAC = np.asarray(sAC, dtype=np.float64)
-    sA = np.asarray(sA, dtype=np.float64)
-    sC = np.asarray(sC, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if cAC is not None and cA is not None:
-            conf = np.asarray(cAC, dtype=np.float64) / np.asarray(cA, dtype=np.float64)
-        else:
-            conf = sAC / sA
-        lift = conf / sC
-        lev = sAC - sA * sC
-        conv = np.full(conf.shape, np.inf)
-        lt = conf < 1.0
-        conv[lt] = (1.0 - sC[lt]) / (1.0 - conf[lt])
-        den = np.maximum(sAC * (1 - sA), sA * (sC - sAC))
-        zhang = np.where(den == 0, 0.0, lev / den)
-        jac = sAC / (sA + sC - sAC)
-        cden = 1.0 - sC
-        cert = np.where(cden == 0, 0.0, (conf - sC) / cden)
-        kulc = (conf + sAC / sC) / 2.0
-    return {
-        "antecedent support": sA, "consequent support": sC, "support": sAC, "confidence": conf,
-        "lift": lift, "representativity": np.ones_like(sAC), "leverage": lev, "conviction": conv,
-        "zhangs_metric": zhang, "jaccard": jac, "certainty": cert, "kulczynski": kulc,
-    }
-
+from .fpgrowth import FPGrowth
+from .metrics import check_metric, rule_metrics
 
 def association_rules(
     itemsets: Any,
@@ -94,8 +49,6 @@ def association_rules(
     ``single_consequent=True`` only one-item consequents (pyfim/Spark/arules semantics).
     Returns mlxtend's columns; ``top_k`` keeps the ``top_k`` rules with the highest ``metric``.
     """
-    from .fpgrowth import FPGrowth
-
     if isinstance(itemsets, FPGrowth):
         return itemsets.rules(metric=metric, min_threshold=min_threshold, single_consequent=single_consequent, top_k=top_k)
     check_metric(metric)

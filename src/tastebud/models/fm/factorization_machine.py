@@ -24,7 +24,7 @@ Two ways to use it (``fit`` dispatches on the type of its first argument):
 
 * **General prediction** — ``fit(X, y, groups=None)`` with ``X`` a scipy sparse (or dense)
   design matrix, ``y`` the targets, ``groups`` one feature-group id per column (e.g. from
-  :class:`~tastebud.models.fm_features.FMFeatures`). Then ``predict(X)`` (regression values or
+  :class:`~tastebud.models.fm.features.FMFeatures`). Then ``predict(X)`` (regression values or
   class labels), ``predict_proba(X)``, ``decision_function(X)``.
 * **Recommender** — ``fit(interactions, user_features=None, item_features=None)`` with an
   :class:`~tastebud.data.interactions.Interactions`: each rating (u, i) becomes the row
@@ -47,13 +47,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from .._threads import numba_threads, single_threaded_blas
-from ..data.interactions import Interactions, as_interactions
-from ..data.idmap import IdMap
-from ..exceptions import DataError, NotFittedError
-from ..kernels import fm as K
-from .base import RatingPredictor
-from .fm_features import FMFeatures
+from ..._threads import numba_threads, single_threaded_blas
+from ...data.interactions import Interactions, as_interactions
+from ...data.idmap import IdMap
+from ...exceptions import DataError, NotFittedError
+from ...kernels import fm as K
+from ..base import RatingPredictor
+from .features import FMFeatures
 
 logger = logging.getLogger("tastebud")
 
@@ -249,7 +249,7 @@ class FactorizationMachine(RatingPredictor):
     def _side_block(self, table: Any, ids: IdMap, kind: str) -> tuple[sp.csr_matrix, list[str], list[int], dict | None]:
         if table is None:
             return sp.csr_matrix((len(ids), 0)), [], [], None
-        from ..data._frames import to_pandas
+        from ...data._frames import to_pandas
 
         df = to_pandas(table, f"{kind}_features")
         if kind in df.columns:
