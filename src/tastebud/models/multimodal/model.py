@@ -27,9 +27,11 @@ import pandas as pd
 
 from ..._threads import num_threads as _num_threads
 from ...data._frames import to_pandas
-from ...exceptions import DataError, MissingExtraError, UnknownIdError
-from ..base import Model, topk_rows
+from ...array_specs import ArraySpec, floats, index, indptr
+from ...exceptions import DataError, FormatError, MissingExtraError, UnknownIdError
+from ..base import Model, topk_rows, torch_state_specs
 from .schema import Encoded, Schema, check_fields
+from .text_encoders import MINILM_DIM
 
 logger = logging.getLogger("tastebud")
 
@@ -54,6 +56,14 @@ def _torch_threads(torch: Any, n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _id_fields_of(schema: Schema, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The (user, item) id fields ``recommend`` ranks over: the parameters', else the two id fields."""
+    ids = schema.names("id")
+    u = params["user_field"] or (ids[0] if len(ids) == 2 else None)
+    i = params["item_field"] or (ids[1] if len(ids) == 2 else None)
+    return u, i
 
 
 class MultimodalModel(Model):
@@ -300,10 +310,7 @@ class MultimodalModel(Model):
 
     # ------------------------------------------------------------------ recommend
     def _id_fields(self) -> tuple[str | None, str | None]:
-        ids = self.schema_.names("id")
-        u = self.user_field or (ids[0] if len(ids) == 2 else None)
-        i = self.item_field or (ids[1] if len(ids) == 2 else None)
-        return u, i
+        return _id_fields_of(self.schema_, self.get_params())
 
     def _set_recommend_tables(self, df: pd.DataFrame, enc: Encoded) -> None:
         """Remember, per known user and item, the fields that are constant for it (its side
@@ -413,6 +420,67 @@ class MultimodalModel(Model):
     def _get_extra(self) -> dict[str, Any]:
         return {"schema": self.schema_.to_json(), "y_min": self.y_min_, "y_max": self.y_max_, "y_mean": self.y_mean_,
                 "history": self.history_, "rec_roles": None if self.rec_ is None else self.rec_["roles"]}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"schema": {"fields": "list", "text_encoder": ("hashed", "minilm"), "n_buckets": "int",
+                           "ngram_range": "list", "min_count": "int", "stats": "dict"},
+                "y_min": "number", "y_max": "number", "y_mean": "number", "history": "~list", "rec_roles": "~list?"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        from .nn import MultimodalNet
+
+        s = Schema.check_saved(extra["schema"])
+        if s.fields != check_fields(params["fields"]):
+            raise FormatError(f"the saved schema's fields {s.fields} differ from the parameter fields {params['fields']}")
+        names = list(s.fields)
+        specs = {f"vocab.{names.index(c)}": ArraySpec("str", (f"vocab{names.index(c)}",), unique=True)
+                 for c in s.categorical + s.names("multi_hot")}
+        vlen = {c: shapes[k][0] if len(shapes.get(k, ())) == 1 else 0
+                for c, k in ((c, f"vocab.{names.index(c)}") for c in s.categorical + s.names("multi_hot"))}
+        cat = [vlen[c] + 1 for c in s.categorical]
+        bag = [vlen[c] + 1 if s.fields[c] == "multi_hot" else s.n_buckets for c in s.bag_fields]
+        dense = [MINILM_DIM for _ in s.dense_fields]
+        n_sd = sum(k.startswith("sd.") for k in shapes)
+        if 2 * (len(cat) + len(bag) + len(dense)) + len(params["hidden"]) > n_sd:
+            raise FormatError(f"{n_sd} state-dict arrays (sd.*) cannot hold the network the parameters describe")
+        specs.update(torch_state_specs(lambda: MultimodalNet(len(s.numeric), cat, bag, dense, dim=int(params["dim"]),
+                                                             hidden=[int(h) for h in params["hidden"]], dropout=0.0), "sd."))
+        roles = extra.get("rec_roles")
+        if roles is not None:
+            if len(roles) != len(s.layout) or any(r not in (0, 1, 2) or isinstance(r, bool) for r in roles):
+                raise FormatError(f"extra.rec_roles must hold one of 0, 1, 2 per field ({len(s.layout)}), got {roles!r}")
+            ufield, ifield = _id_fields_of(s, params)
+            if ufield is None or ifield is None or ufield not in s.categorical or ifield not in s.categorical:
+                raise FormatError("extra.rec_roles is set but the schema has no user and item id fields")
+            n_u, n_i = vlen[ufield] + 1, vlen[ifield] + 1
+            for tab, rows in (("utab", "rec_users"), ("itab", "rec_items")):
+                specs[f"rec.{tab}.num"] = floats(rows, len(s.numeric))
+                specs[f"rec.{tab}.cat"] = ArraySpec("int", (rows, len(cat)), lo=0, hi=max(cat))
+                for j, size in enumerate(bag):
+                    specs[f"rec.{tab}.bag{j}.indptr"] = indptr(rows, of=f"rec.{tab}.bag{j}.indices")
+                    specs[f"rec.{tab}.bag{j}.indices"] = index(None, hi=size)
+                for j in range(len(dense)):
+                    specs[f"rec.{tab}.dense{j}"] = floats(rows, MINILM_DIM)
+            specs.update({"rec.users": ArraySpec("int", ("rec_users",), lo=1, hi=n_u, unique=True),
+                          "rec.items": ArraySpec("int", ("rec_items",), lo=1, hi=n_i, unique=True),
+                          "rec.seen_u": index("rec_seen", hi=n_u), "rec.seen_i": index("rec_seen", hi=n_i)})
+        return specs
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        if not (np.isfinite([extra["y_min"], extra["y_max"], extra["y_mean"]]).all() and extra["y_min"] <= extra["y_max"]):
+            raise FormatError(f"{path}: extra.y_min/y_max/y_mean must be finite with y_min <= y_max")
+        if extra.get("rec_roles") is not None:
+            s = Schema.check_saved(extra["schema"])
+            names = list(s.fields)
+            sizes_cat = [len(arrays[f"vocab.{names.index(c)}"]) + 1 for c in s.categorical]
+            for tab in ("utab", "itab"):
+                c = arrays[f"rec.{tab}.cat"]
+                if c.size and (c.max(axis=0) >= np.asarray(sizes_cat)).any():
+                    raise FormatError(f"{path}: array 'rec.{tab}.cat' holds an index beyond its field's vocabulary")
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         torch = _require_torch()

@@ -23,12 +23,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ...data.baskets import Baskets, as_baskets
 from ...data.idmap import IdMap
 from ...exceptions import DataError
 from ...kernels import fpgrowth as K
 from ..base import Model
-from .fpgrowth import FPGrowth
+from .fpgrowth import FPGrowth, check_trie, trie_specs
 
 
 class RuleRecommender(Model):
@@ -161,6 +162,20 @@ class RuleRecommender(Model):
 
     def _get_extra(self) -> dict[str, Any]:
         return {"fp": self.fp_._get_extra(), "n_rules": self.n_rules_}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"fp": {"n_baskets": "int", "min_count": "int"}, "n_rules": "int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**trie_specs("fp_"), "r_indptr": indptr("n_nodes", of="r_cons"),
+                "r_cons": index("n_rules", hi="n_freq"), "r_score": floats("n_rules"), "item_counts": counts("n_items")}
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        check_trie(path, arrays, "fp_", extra["fp"])
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         fp = FPGrowth(min_support=self.min_support, max_len=self.max_len)
