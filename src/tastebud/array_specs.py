@@ -49,9 +49,9 @@ class ArraySpec:
     unique: bool = False
 
 
-def ids(n: Dim) -> ArraySpec:
+def ids(n: Dim, optional: bool = False) -> ArraySpec:
     """External ids (int64 or unicode, distinct) of ``n`` users/items."""
-    return ArraySpec("ids", (n,), unique=True)
+    return ArraySpec("ids", (n,), unique=True, optional=optional)
 
 
 def index(n: Dim, hi: Bound, lo: Bound = 0, optional: bool = False) -> ArraySpec:
@@ -139,9 +139,11 @@ class _Checker:
                 self.fail(name, f"holds {np.nanmin(a)!r}, below its lower bound {spec.lo}")
             if hi is not None and np.nanmax(a) > hi:
                 self.fail(name, f"holds {np.nanmax(a)!r}, above its upper bound {spec.hi}")
-        if spec.unique and a.size and len(np.unique(a)) != a.size:
-            u, c = np.unique(a, return_counts=True)
-            self.fail(name, f"holds the id {u[c > 1][0]!r} more than once")
+        if spec.unique and a.size > 1:
+            srt = np.sort(a, kind="stable")
+            dup = np.flatnonzero(srt[1:] == srt[:-1])
+            if len(dup):
+                self.fail(name, f"holds the id {srt[dup[0]]!r} more than once")
         if spec.indptr_of is not None:
             n_of = len(self.arrays[spec.indptr_of]) if spec.indptr_of in self.arrays else 0
             if a.size == 0 or a[0] != 0:

@@ -68,6 +68,7 @@ JSON_MAX_DEPTH = 64
 STALE_SECONDS = 6 * 3600
 
 TMP_TAG = ".tastebud-tmp."
+_CHUNK = 1 << 20
 _DTYPE_KINDS = "biufU"
 
 
@@ -328,17 +329,25 @@ def _read_npy(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, li
         if nbytes != held:
             raise FormatError(f"{p}: {what} header claims shape {shape} of {dtype.str} ({nbytes} bytes) "
                               f"but the member holds {held} bytes")
-        data = _read_member(p, zf, info, what, nbytes, fh)
-        if len(data) != nbytes:
-            raise FormatError(f"{p}: {what} is truncated ({len(data)} of {nbytes} bytes)")
+        arr = np.empty(count, dtype=dtype)  # its size is within the limit: checked above
+        raw = arr.view(np.uint8)
+        pos = 0
+        while pos < nbytes:  # in chunks, straight into the array (no whole-member bytes object)
+            chunk = _read_member(p, zf, info, what, min(_CHUNK, nbytes - pos), fh)
+            if not chunk:
+                raise FormatError(f"{p}: {what} is truncated ({pos} of {nbytes} bytes)")
+            raw[pos:pos + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+            pos += len(chunk)
         # reading exactly to the end of the member makes the zip reader check its CRC
         if _read_member(p, zf, info, what, 1, fh):
             raise FormatError(f"{p}: {what} holds more bytes than its header says")
-    arr = np.frombuffer(data, dtype=dtype, count=count)
-    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+    if fortran:
+        arr = np.ascontiguousarray(arr.reshape(shape[::-1]).T)
+    else:
+        arr = arr.reshape(shape)
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
-    return np.array(arr, order="C", copy=True)  # writable, C-contiguous, not a view of the zip bytes
+    return arr
 
 
 def read_model_file(path: str | os.PathLike, max_uncompressed: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
