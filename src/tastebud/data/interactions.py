@@ -100,11 +100,11 @@ class Interactions:
             if t.shape != (n,):
                 raise DataError(f"{source}: timestamps have shape {t.shape}, expected ({n},)")
         if user_map is None:
-            user_map, u = IdMap.from_values(users, "user")
+            user_map, u = IdMap.from_values(users, "user", source)
         else:
             u = user_map.index(users, missing="mask" if unknown == "drop" else "raise")
         if item_map is None:
-            item_map, i = IdMap.from_values(items, "item")
+            item_map, i = IdMap.from_values(items, "item", source)
         else:
             i = item_map.index(items, missing="mask" if unknown == "drop" else "raise")
         keep = (u >= 0) & (i >= 0)

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..array_specs import ArraySpec, check_arrays, check_json, floats, ids, index, indptr
-from ..data.idmap import IdMap
+from ..data.idmap import IdMap, check_not_missing
 from ..exceptions import FormatError, MissingExtraError, NotFittedError, UnknownIdError
 from ..persistence import read_model_file, write_model_file
 
@@ -330,6 +330,7 @@ class Recommender(Model):
         :class:`UnknownIdError`. A scalar ``users`` gives 1-D arrays.
         """
         self._check_fitted()
+        check_not_missing(users, "users")
         scalar = np.ndim(users) == 0 and not isinstance(users, (list, tuple))
         u = self.users_.index([users] if scalar else users, missing="mask")
         if unknown == "raise" and (u < 0).any():
@@ -420,6 +421,7 @@ class Recommender(Model):
         """The ``k`` items most similar to ``item`` (cosine of item vectors unless the model says
         otherwise), excluding ``item`` itself and any of ``filter_items``; ``items`` restricts candidates."""
         self._check_fitted()
+        check_not_missing(item, "item")
         i = int(self.items_.index([item])[0])
         s = np.asarray(self._similar_scores(i), dtype=np.float32).copy()
         s[i] = -np.inf
@@ -452,6 +454,8 @@ class RatingPredictor(Recommender):
         ii = [items] if np.ndim(items) == 0 else items
         if len(uu) != len(ii):
             raise ValueError(f"users and items must have the same length, got {len(uu)} and {len(ii)}")
+        check_not_missing(uu, "users")  # None/NaN is a caller's bug, not an unseen id: never the fallback
+        check_not_missing(ii, "items")
         u = self.users_.index(uu, missing="mask")
         i = self.items_.index(ii, missing="mask")
         # ids present in the maps but without training interactions count as unknown

@@ -90,7 +90,8 @@ class RuleRecommender(Model):
     def recommend(self, baskets: Sequence[Sequence[Any]], k: int = 10, unknown: str = "ignore") -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items for each basket in ``baskets`` (a list of item lists): ``(ids, scores)``
         arrays of shape ``(len(baskets), k)``, best first, items already in the basket excluded.
-        Rows with fewer than ``k`` candidates are padded with ``None`` ids and ``nan`` scores.
+        Rows with fewer than ``k`` candidates are padded with ``None`` ids and ``nan`` scores; ``k`` above
+        the number of items is an error, as for every model.
         Popularity fill-ins get scores in (-1, 0], below any rule score. Items never seen in
         training are ignored (``unknown="ignore"``) or raise (``unknown="raise"``)."""
         self._check_fitted()
@@ -98,6 +99,8 @@ class RuleRecommender(Model):
             raise ValueError(f"unknown must be 'ignore' or 'raise', got {unknown!r}")
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k > len(self.items_):
+            raise ValueError(f"k={k} exceeds the number of candidate items ({len(self.items_)})")
         k = int(k)
         if isinstance(baskets, Baskets):
             lists = baskets.to_lists()
