@@ -33,6 +33,8 @@ Bound = int | float | str | None
 _KIND_DTYPES = {"int": "iu", "float": "f", "ids": "iuU", "bool": "b", "str": "U", "number": "iuf"}
 _SYM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*([+-]\s*\d+)?$")
 _INT64_MAX = np.iinfo(np.int64).max
+#: largest magnitude of a saved float (beyond it float32 arithmetic in the models overflows to inf)
+FLOAT_LIMIT = 1e30
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,10 @@ class _Checker:
             if hi is not None and amax >= hi:
                 self.fail(name, f"holds {amax}, out of range: must be < {spec.hi} = {hi}")
         if a.dtype.kind == "f" and a.size:
-            if spec.finite and not np.isfinite(a).all():
-                bad = np.flatnonzero(~np.isfinite(a.ravel()))
-                self.fail(name, f"holds {a.ravel()[bad[0]]!r} at flat position {int(bad[0])} ({len(bad)} non-finite "
-                                f"value(s)); saved models hold finite numbers")
+            if spec.finite and not (np.abs(a) <= FLOAT_LIMIT).all():
+                bad = np.flatnonzero(~(np.abs(a.ravel()) <= FLOAT_LIMIT))
+                self.fail(name, f"holds {float(a.ravel()[bad[0]])!r} at flat position {int(bad[0])} ({len(bad)} such "
+                                f"value(s)); saved models hold finite numbers of magnitude at most {FLOAT_LIMIT:g}")
             lo, hi = self.resolve(spec.lo, name), self.resolve(spec.hi, name)
             if lo is not None and np.nanmin(a) < lo:
                 self.fail(name, f"holds {np.nanmin(a)!r}, below its lower bound {spec.lo}")

@@ -73,7 +73,8 @@ def normalize_ids(values: Any, what: str = "id") -> np.ndarray:
         if nan.any():
             pos = int(np.flatnonzero(nan)[0])
             raise _bad(f"{what}s contain NaN (missing ids) at row {pos}", pos)
-        frac = np.mod(arr, 1) != 0
+        with np.errstate(invalid="ignore"):
+            frac = np.mod(arr, 1) != 0
         if frac.any() or not np.isfinite(arr).all():
             pos = int(np.flatnonzero(frac | ~np.isfinite(arr))[0])
             raise _bad(f"{what}s must be integers or strings, got the non-integral number {float(arr[pos])!r} at row {pos}", pos)
