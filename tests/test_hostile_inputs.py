@@ -205,3 +205,13 @@ def test_multimodal_recommend_follows_the_protocol():
     assert ids[0, 0] is None and np.isnan(sc[0, 0])
     ids, sc = one.recommend(["u"], k=1, filter_seen=False)
     assert ids[0, 0] == "i" and np.isfinite(sc[0, 0])
+
+
+def test_thread_requests_are_capped():
+    """A saved num_threads=10**9 must not make torch or OpenMP try to start a billion threads."""
+    import os
+
+    from tastebud._threads import num_threads
+
+    cap = max(64, 4 * (os.cpu_count() or 1))
+    assert num_threads(10**9) == cap and num_threads(1) == 1
