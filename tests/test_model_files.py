@@ -57,16 +57,23 @@ def load_isolated(path: Path, mem_gb: float = 2.5) -> str:
 
 
 # ---------------------------------------------------------------------- arrays that lie
-@pytest.mark.parametrize("name, array", [("fm", "Xi_indices"), ("svdpp", "implicit_indices"),
-                                         ("transitions", "T_indices"), ("mf", "seen_indices")])
-def test_an_index_past_a_table_is_refused_before_any_kernel(zoo, tmp_path, name, array):
-    """An item index of 49,999,999 into a small table made predict read far outside it (segfault)."""
+def test_an_index_past_a_table_is_refused_before_any_kernel(zoo, tmp_path):
+    """An item index of 49,999,999 into a small table made predict read far outside it (segfault).
+    All four files are loaded and used in one child process."""
     _, files = zoo
-    a = M.arrays(files[name])[array].copy()
-    a[0] = 49_999_999
-    bad = M.rewrite(files[name], tmp_path / "bad.tbm", arrays={array: a})
-    out = load_isolated(bad)
-    assert out.startswith("FormatError") and repr(array) in out and "49999999" in out and str(bad) in out
+    cases = [("fm", "Xi_indices"), ("svdpp", "implicit_indices"), ("transitions", "T_indices"), ("mf", "seen_indices")]
+    paths = []
+    for name, array in cases:
+        a = M.arrays(files[name])[array].copy()
+        a[0] = 49_999_999
+        paths.append(M.rewrite(files[name], tmp_path / f"{name}.tbm", arrays={array: a}))
+    code = "\n".join(LOAD_AND_USE.format(tests=str(Path(__file__).parent), path=str(p)) for p in paths)
+    r = run_isolated(code)
+    assert r.returncode == 0, f"the process died (rc {r.returncode}): {r.stderr[-2000:]}"
+    out = r.stdout.splitlines()
+    assert len(out) == len(cases)
+    for line, (name, array), p in zip(out, cases, paths):
+        assert line.startswith("FormatError") and repr(array) in line and "49999999" in line and str(p) in line
 
 
 def test_a_huge_seen_index_is_refused_without_allocating(zoo, tmp_path):
