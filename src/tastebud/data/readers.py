@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import lzma
@@ -32,13 +33,18 @@ def _check_path(path: str | os.PathLike) -> Path:
 _CORRUPT = (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, gzip.BadGzipFile)
 
 
-def _corrupt(p: Path, e: BaseException) -> DataError:
-    return DataError(f"{p}: the compressed file is truncated or corrupt ({type(e).__name__}: {e})")
-
-
-def _is_io_error(e: OSError) -> bool:
-    """An OSError about the file system (re-raised as is), not about the bytes of a compressed file."""
-    return e.errno is not None  # bz2's "Invalid data stream" and friends carry no errno
+@contextlib.contextmanager
+def _compressed_bytes_of(p: Path) -> Iterator[None]:
+    """Decompression failures inside the block become a DataError naming ``p``; OSErrors about the
+    file system (they carry an errno; bz2's "Invalid data stream" does not) pass through."""
+    try:
+        yield
+    except _CORRUPT as e:
+        raise DataError(f"{p}: the compressed file is truncated or corrupt ({type(e).__name__}: {e})") from None
+    except OSError as e:
+        if e.errno is not None:
+            raise
+        raise DataError(f"{p}: the compressed file is truncated or corrupt ({type(e).__name__}: {e})") from None
 
 
 def open_binary(path: str | os.PathLike) -> BinaryIO:
@@ -61,17 +67,11 @@ def text_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tup
     compressed file raises :class:`DataError` naming the file."""
     p = _check_path(path)
     try:
-        with io.TextIOWrapper(open_binary(p), encoding=encoding) as f:
+        with _compressed_bytes_of(p), io.TextIOWrapper(open_binary(p), encoding=encoding) as f:
             yield from enumerate(f, 1)
     except UnicodeDecodeError as e:
         raise DataError(f"{p}: line {_undecodable_line(p, encoding)}: not valid {encoding} text ({e.reason}); "
                         "is it a text file of that encoding?") from None
-    except _CORRUPT as e:
-        raise _corrupt(p, e) from None
-    except OSError as e:
-        if _is_io_error(e):
-            raise
-        raise _corrupt(p, e) from None
 
 
 def _undecodable_line(p: Path, encoding: str) -> int | str:
@@ -92,13 +92,8 @@ def read_table(path: str | os.PathLike, sep: str = ",", header: bool = True, **k
     """``pandas.read_csv`` with errors that name the file and line (compression by suffix)."""
     p = _check_path(path)
     try:
-        return pd.read_csv(p, sep=sep, header=0 if header else None, engine=kw.pop("engine", "c"), **kw)
-    except _CORRUPT as e:
-        raise _corrupt(p, e) from None
-    except OSError as e:
-        if _is_io_error(e):
-            raise
-        raise _corrupt(p, e) from None
+        with _compressed_bytes_of(p):
+            return pd.read_csv(p, sep=sep, header=0 if header else None, engine=kw.pop("engine", "c"), **kw)
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{p}: file is empty") from e
     except pd.errors.ParserError as e:
