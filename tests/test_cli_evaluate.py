@@ -130,3 +130,14 @@ def test_fit_item2vec_on_a_basket_file_and_tab_separator(baskets_file, ratings_f
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["evaluate", "--models", "baseline"])
     assert r.exit_code != 0 and "--dataset NAME or --data FILE" in r.output
+
+
+def test_fallback_counts_are_integers(ratings_file):
+    # issue #14 item 10: "fallbacks 32.0000" - a count is printed as an integer
+    from tastebud.evaluation.runner import rating_table
+    from tastebud.model_io import load_dataset_file
+
+    path, _ = ratings_file
+    df = rating_table(load_dataset_file(path), ["baseline"], quick=True)
+    assert df["fallbacks"].dtype.kind == "i" and df["fallbacks"].iloc[0] > 0
+    assert "." not in df[["fallbacks"]].to_string(index=False, float_format=lambda x: f"{x:.4f}")
