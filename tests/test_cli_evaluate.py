@@ -114,6 +114,12 @@ def test_evaluate_pairs_file_sequence_models(tmp_path):
     table = _table(r.output, "next-item (sessions.txt)")
     hits = {m: float(v) for m, v in re.findall(r"^\s*(\w+)\s+([0-9.]+)", table, re.M)}
     assert hits["transitions"] > 3 * hits["popularity"]  # the planted successors are found
+    # the same pairs as a headerless CSV: split on commas, not whitespace
+    q = tmp_path / "sessions.csv"
+    q.write_text(p.read_text().replace(" ", ","))
+    r = CliRunner().invoke(main, ["fit", "transitions", "--data", str(q), "--out", str(tmp_path / "t.tb")])
+    assert r.exit_code == 0, r.output
+    assert tb.load(tmp_path / "t.tb").n_items == seqs.n_items
 
 
 def test_fit_item2vec_on_a_basket_file_and_tab_separator(baskets_file, ratings_file, tmp_path):

@@ -134,7 +134,7 @@ def load_training_data(task: str, path: str | os.PathLike | None = None, dataset
                         f"({user},{item}[,rating,timestamp]){' or user-item pairs' if task == 'sequence' else ''}. "
                         "Use --user-col/--item-col, or --format table if the file is one")
     if kind == "pairs":
-        seqs = Sequences.from_file(p, sep=sep)
+        seqs = Sequences.from_file(p, sep=sep if sep is not None else _default_sep(p.suffix.lower()))
         if task == "sequence":
             return seqs
         if task == "baskets":
@@ -190,7 +190,7 @@ def load_dataset_file(path: str | os.PathLike, user: str = "user", item: str = "
     if kind == "baskets":
         ds.baskets = Baskets.from_file(p, sep=sep if sep is not None else _default_sep(p.suffix.lower()))
     elif kind == "pairs":
-        ds.sequences = Sequences.from_file(p, sep=sep)
+        ds.sequences = Sequences.from_file(p, sep=sep if sep is not None else _default_sep(p.suffix.lower()))
         ds.interactions = _pairs_interactions(ds.sequences)
     else:
         df = _read_frame(p, sep)
