@@ -25,7 +25,7 @@ def test_uint64_ids_above_2_63_are_refused_not_wrapped(tmp_path):
     with pytest.raises(DataError) as e:
         Interactions.from_csv(p)
     msg = str(e.value)
-    assert str(p) in msg and "18446744073709551615" in msg and "row 1" in msg and "strings" in msg
+    assert str(p) in msg and "18446744073709551615" in msg and "line 3" in msg and "strings" in msg
     # kept when read as strings, as the message says
     x = Interactions.from_csv(p, dtype={"user": str})
     assert "18446744073709551615" in x.users
@@ -35,7 +35,7 @@ def test_ids_beyond_int64_name_the_file_and_row(tmp_path):
     """A bare OverflowError before."""
     p = tmp_path / "r.csv"
     p.write_text("user,item\n1,10\n2,99999999999999999999\n")
-    with pytest.raises(DataError, match=rf"{p}.*item id 99999999999999999999 at row 1 is outside the 64-bit"):
+    with pytest.raises(DataError, match=rf"{p}.*item id 99999999999999999999 at line 3 is outside the 64-bit"):
         Interactions.from_csv(p)
     # integer-looking basket/sequence items too large for int64 stay strings (nothing is lost)
     b = tmp_path / "b.dat"
@@ -70,7 +70,7 @@ def test_mixed_int_and_str_ids_are_refused_everywhere():
 
 
 def test_sequence_timestamps_are_checked():
-    with pytest.raises(DataError, match="timestamp at row 1 is not a number"):
+    with pytest.raises(DataError, match="row 1: timestamp is not a number"):
         Sequences.from_arrays([1, 1, 2], ["a", "b", "c"], [1.0, np.nan, 2.0])
     with pytest.raises(DataError, match=r"timestamps must hold one value per row \(3\)"):
         Sequences.from_arrays([1, 1, 2], ["a", "b", "c"], [1.0, 2.0])
