@@ -44,3 +44,20 @@ def ml100k_u1(ml100k_dir: Path):
     te = read_ml100k_ratings(ml100k_dir / "u1.test")
     train = Interactions.from_frame(tr, rating="rating", timestamp="timestamp", user_map=full.users, item_map=full.items)
     return full, train, te
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """(data, {registry name: path of a small saved model}) for every registered model whose
+    extras are installed (see tests/_model_zoo.py)."""
+    import _model_zoo as Z
+    from tastebud.models import registry
+
+    data = Z.datasets()
+    out = tmp_path_factory.mktemp("zoo")
+    files = {}
+    for name in registry.names():
+        if not registry.available(name):
+            continue
+        files[name] = Path(Z.make(name, data).save(out / f"{name}.tbm"))
+    return data, files

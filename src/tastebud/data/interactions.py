@@ -123,11 +123,11 @@ class Interactions:
             if t.shape != (n,):
                 raise DataError(f"{source}: timestamps have shape {t.shape}, expected ({n},)")
         if user_map is None:
-            user_map, u = IdMap.from_values(users, "user")
+            user_map, u = IdMap.from_values(users, "user", source)
         else:
             u = user_map.index(users, missing="mask" if unknown == "drop" else "raise")
         if item_map is None:
-            item_map, i = IdMap.from_values(items, "item")
+            item_map, i = IdMap.from_values(items, "item", source)
         else:
             i = item_map.index(items, missing="mask" if unknown == "drop" else "raise")
         keep = (u >= 0) & (i >= 0)
@@ -260,18 +260,24 @@ class Interactions:
         ts = None
         if timestamp is not None:
             ts = _timestamps_to_float(pdf[timestamp], source, lambda row: where(pdf, row))
-        return cls.from_arrays(
-            pdf[user].to_numpy(),
-            pdf[item].to_numpy(),
-            values if rating is not None else None,
-            ts,
-            weights=values if weight is not None else None,
-            duplicates=duplicates,
-            user_map=user_map,
-            item_map=item_map,
-            unknown=unknown,
-            source=source,
-        )
+        try:
+            return cls.from_arrays(
+                pdf[user].to_numpy(),
+                pdf[item].to_numpy(),
+                values if rating is not None else None,
+                ts,
+                weights=values if weight is not None else None,
+                duplicates=duplicates,
+                user_map=user_map,
+                item_map=item_map,
+                unknown=unknown,
+                source=source,
+            )
+        except DataError as e:  # a bad id (out of the int64 range, mixed types...): give the file's line
+            row = getattr(e, "row", None)
+            if row is None:
+                raise
+            raise DataError(str(e).replace(f"at row {row}", f"at {where(pdf, row)}", 1)) from None
 
     @classmethod
     def from_csv(

@@ -55,16 +55,23 @@ class Sequences:
     def from_arrays(cls, users: Any, items: Any, timestamps: Any = None, *, item_map: IdMap | None = None) -> "Sequences":
         if len(users) != len(items):
             raise DataError(f"sequences: users and items have different lengths ({len(users)} vs {len(items)})")
+        t = None
+        if timestamps is not None:
+            from .interactions import _timestamps_to_float
+
+            if np.ndim(timestamps) != 1 or len(timestamps) != len(users):
+                raise DataError(f"sequences: timestamps must hold one value per row ({len(users)}), "
+                                f"got shape {np.shape(timestamps)}")
+            t = _timestamps_to_float(timestamps, "sequences")  # NaN / non-numbers are refused, naming the row
         umap, u = IdMap.from_values(users, "user")
         if item_map is None:
             imap, i = IdMap.from_values(items, "item")
         else:
             imap, i = item_map, item_map.index(items)
-        if timestamps is None:
+        if t is None:
             order = np.argsort(u, kind="stable")
             ts = None
         else:
-            t = np.asarray(timestamps, dtype=np.float64)
             order = np.lexsort((t, u))
             ts = t[order]
         counts = np.bincount(u, minlength=len(umap))

@@ -9,6 +9,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.baskets import Baskets, as_baskets
 from ...data.idmap import IdMap
@@ -269,6 +270,15 @@ class Item2Vec(HistoryRecommender):
 
     def _get_extra(self) -> dict[str, Any]:
         return {"n_pairs": int(self.n_pairs_)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"n_pairs": "~int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "item_vectors": floats("n_items", "dim"),
+                "context_vectors": floats("n_items", "dim")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

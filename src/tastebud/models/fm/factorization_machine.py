@@ -47,10 +47,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import log_ndtr, ndtr, ndtri
 
+from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.interactions import Interactions, as_interactions
 from ...data.idmap import IdMap
-from ...exceptions import DataError, NotFittedError
+from ...exceptions import DataError, FormatError, NotFittedError
 from ...kernels import fm as K
 from ..base import RatingPredictor
 from .features import FMFeatures
@@ -582,6 +583,41 @@ class FactorizationMachine(RatingPredictor):
         return {"mode": self.mode_, "n_groups": self.n_groups_,
                 "group_names": getattr(self, "group_names_", None),
                 "side_features": getattr(self, "side_features_", None)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"mode": ("interactions", "design"), "n_groups": "int", "group_names": "~list?", "side_features": "~dict?"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        rank = params["factors"] if "factors" in params else params["rank"]
+        specs = {"w0": floats(), "w": floats("n_features"), "V": floats("n_features", int(rank)),
+                 "groups": index("n_features", hi=max(int(extra["n_groups"]), 1)), "classes": floats(2, optional=True),
+                 "w0_samples": floats("n_samples", optional=True),
+                 "w_samples": floats("n_samples", "n_features", optional=True),
+                 "V_samples": floats("n_samples", "n_features", int(rank), optional=True)}
+        if extra["mode"] == "interactions":
+            specs.update(super()._array_specs(params, extra, shapes))
+            for name, rows in (("Xu", "n_users"), ("Xi", "n_items")):
+                specs.update({f"{name}_indptr": indptr(rows, of=f"{name}_indices"),
+                              f"{name}_indices": index(f"nnz_{name}", hi="n_features"),
+                              f"{name}_data": floats(f"nnz_{name}"), f"{name}_shape": counts(2)})
+        return specs
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        if extra["n_groups"] < 1:
+            raise FormatError(f"{path}: meta.json extra.n_groups must be >= 1, got {extra['n_groups']}")
+        have = [k in arrays for k in ("w0_samples", "w_samples", "V_samples")]
+        if any(have) and not all(have):
+            raise FormatError(f"{path}: arrays 'w0_samples', 'w_samples' and 'V_samples' go together")
+        if extra["mode"] == "interactions":
+            for name, rows in (("Xu", "n_users"), ("Xi", "n_items")):
+                want = [sizes[rows], sizes["n_features"]]
+                if arrays[f"{name}_shape"].tolist() != want:
+                    raise FormatError(f"{path}: array '{name}_shape' is {arrays[f'{name}_shape'].tolist()}, "
+                                      f"but the other arrays make it {want}")
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.mode_ = extra["mode"]

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import num_threads, numba_thread_count, numba_threads
 from ...data.interactions import Interactions, as_interactions
 from ...exceptions import DataError
@@ -262,6 +263,17 @@ class _ExplicitFactorModel(RatingPredictor):
     def _get_extra(self) -> dict[str, Any]:
         return {"history": getattr(self, "history_", {}), "best_epoch": getattr(self, "best_epoch_", -1),
                 "n_epochs_trained": getattr(self, "n_epochs_", 0)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"history": "~dict", "best_epoch": "~int", "n_epochs_trained": "~int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "global_mean": floats(),
+                "user_bias": floats("n_users"), "item_bias": floats("n_items"),
+                "user_factors": floats("n_users", "factors"), "item_factors": floats("n_items", "factors"),
+                "rating_range": floats(2)}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ..._threads import num_threads, numba_threads
 from ...data.idmap import IdMap
 from ...data.interactions import Interactions, as_interactions
@@ -271,6 +272,12 @@ class SVDpp(_ExplicitFactorModel):
         return {**super()._get_arrays(), "implicit_factors": self.implicit_factors_,
                 "implicit_indptr": self.implicit_indptr_, "implicit_indices": self.implicit_indices_,
                 "rated_counts": self.rated_counts_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "implicit_factors": floats("n_items", "factors"),
+                "implicit_indptr": indptr("n_users", of="implicit_indices"),
+                "implicit_indices": index(None, hi="n_items"), "rated_counts": counts("n_users")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import scipy.linalg
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import num_threads
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
@@ -104,6 +105,11 @@ class EASE(Recommender):
     def _get_arrays(self) -> dict[str, np.ndarray]:
         X = self._X
         return {**super()._get_arrays(), "B": self.B_, "X_data": X.data}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "B": floats("n_items", "n_items"),
+                "X_data": floats("nnz_seen")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

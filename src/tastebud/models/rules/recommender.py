@@ -23,12 +23,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ...data.baskets import Baskets, as_baskets
 from ...data.idmap import IdMap
 from ...exceptions import DataError
 from ...kernels import fpgrowth as K
 from ..base import Model
-from .fpgrowth import FPGrowth
+from .fpgrowth import FPGrowth, check_trie, trie_specs
 
 
 class RuleRecommender(Model):
@@ -89,7 +90,8 @@ class RuleRecommender(Model):
     def recommend(self, baskets: Sequence[Sequence[Any]], k: int = 10, unknown: str = "ignore") -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items for each basket in ``baskets`` (a list of item lists): ``(ids, scores)``
         arrays of shape ``(len(baskets), k)``, best first, items already in the basket excluded.
-        Rows with fewer than ``k`` candidates are padded with ``None`` ids and ``nan`` scores.
+        Rows with fewer than ``k`` candidates are padded with ``None`` ids and ``nan`` scores; ``k`` above
+        the number of items is an error, as for every model.
         Popularity fill-ins get scores in (-1, 0], below any rule score. Items never seen in
         training are ignored (``unknown="ignore"``) or raise (``unknown="raise"``)."""
         self._check_fitted()
@@ -97,6 +99,8 @@ class RuleRecommender(Model):
             raise ValueError(f"unknown must be 'ignore' or 'raise', got {unknown!r}")
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k > len(self.items_):
+            raise ValueError(f"k={k} exceeds the number of candidate items ({len(self.items_)})")
         k = int(k)
         if isinstance(baskets, Baskets):
             lists = baskets.to_lists()
@@ -161,6 +165,20 @@ class RuleRecommender(Model):
 
     def _get_extra(self) -> dict[str, Any]:
         return {"fp": self.fp_._get_extra(), "n_rules": self.n_rules_}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"fp": {"n_baskets": "int", "min_count": "int"}, "n_rules": "int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**trie_specs("fp_"), "r_indptr": indptr("n_nodes", of="r_cons"),
+                "r_cons": index("n_rules", hi="n_freq"), "r_score": floats("n_rules"), "item_counts": counts("n_items")}
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        check_trie(path, arrays, "fp_", extra["fp"])
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         fp = FPGrowth(min_support=self.min_support, max_len=self.max_len)

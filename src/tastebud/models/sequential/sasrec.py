@@ -32,7 +32,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ...exceptions import DataError, MissingExtraError, UnknownIdError
+from ...exceptions import DataError, FormatError, MissingExtraError, UnknownIdError
 
 try:
     import torch
@@ -41,10 +41,11 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("torch", "torch", "SASRec") from e
 
 from ..._threads import num_threads as _num_threads
+from ...array_specs import ArraySpec, index, indptr
 from ...data.idmap import IdMap
 from ...data.interactions import Interactions
 from ...data.sequences import Sequences, as_sequences
-from ..base import Recommender
+from ..base import Recommender, torch_state_specs
 from .sasrec_nn import LengthBucketSampler, SASRecNet, SequenceDataset, collate_batch, left_pad
 
 logger = logging.getLogger("tastebud")
@@ -567,6 +568,26 @@ class SASRec(Recommender):
     def _get_extra(self) -> dict[str, Any]:
         return {"best_epoch": int(getattr(self, "best_epoch_", 0)), "history": getattr(self, "history_", []),
                 "positions": str(self.positions)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"best_epoch": "~int", "history": "~list", "positions": ("recency", "first")}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        n_items = shapes["items_ids"][0] if len(shapes.get("items_ids", ())) == 1 else 0
+        blocks = {k.split(".")[2] for k in shapes if k.startswith(_NET_PREFIX + "blocks.")}
+        want = 1 if params["share_layers"] else int(params["layers"])
+        if len(blocks) != want:  # checked before building anything with `layers` blocks
+            raise FormatError(f"the file holds {len(blocks)} attention block(s) (net.blocks.*), "
+                              f"the parameters say {want}")
+        net = torch_state_specs(lambda: SASRecNet(
+            n_items, hidden=int(params["hidden"]), layers=int(params["layers"]), heads=int(params["heads"]),
+            max_len=int(params["max_len"]), dropout=0.0,
+            embedding_dim=None if params["embedding_dim"] is None else int(params["embedding_dim"]),
+            share_layers=bool(params["share_layers"]), positions=str(extra.get("positions", "first"))), _NET_PREFIX)
+        return {**super()._array_specs(params, extra, shapes), "hist_indptr": indptr("n_users", of="hist_indices"),
+                "hist_indices": index(None, hi="n_items"), **net}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
