@@ -58,41 +58,36 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
 }
 QUICK = ["rules", "mf", "ials", "evaluate"]
 
-# the hyperparameter vocabulary (factors, epochs, lr, reg) and the older names some models still take
-_ALIASES = {"factors": ("n_factors", "rank"), "epochs": ("n_epochs", "iterations", "n_iter")}
-
 
 def _params(cls, **kw):
-    """``kw`` in the project's vocabulary, renamed to what ``cls`` accepts (old names before the rename)."""
-    import inspect
+    """``kw`` in the project's vocabulary, renamed to what ``cls`` accepts (``tastebud.warmup.model_kwargs``;
+    a fallback for checkouts without it, so the script also measures older versions)."""
+    try:
+        from tastebud.warmup import model_kwargs
+    except ImportError:
+        import inspect
 
-    accepted = inspect.signature(cls.__init__).parameters
-    out = {}
-    for name, value in kw.items():
-        if name not in accepted:
-            name = next((a for a in _ALIASES.get(name, ()) if a in accepted), name)
-        out[name] = value
-    return out
+        aliases = {"factors": ("n_factors", "rank"), "epochs": ("n_epochs", "iterations", "n_iter")}
+        accepted = inspect.signature(cls.__init__).parameters
+        return {(k if k in accepted else next((a for a in aliases.get(k, ()) if a in accepted), k)): v
+                for k, v in kw.items()}
+    return model_kwargs(cls, **kw)
 
 
 # ------------------------------------------------------------------ child side
 def _numba_stats() -> dict[str, int]:
-    """Compiled / loaded-from-cache specialisations of every tastebud kernel in this process."""
+    """Kernel specialisations compiled / loaded from numba's cache in this process (numba's
+    per-dispatcher cache statistics: a miss is a compilation)."""
     from numba.core.registry import CPUDispatcher
 
     compiled = loaded = 0
-    names = []
     for mod_name, mod in list(sys.modules.items()):
-        if not mod_name.startswith("tastebud.kernels") or mod is None:
-            continue
-        for name, obj in vars(mod).items():
-            if isinstance(obj, CPUDispatcher) and obj.__module__ == mod_name:
-                st = obj.stats
-                compiled += sum(st.cache_misses.values())
-                loaded += sum(st.cache_hits.values())
-                if st.cache_misses:
-                    names.append(f"{mod_name.rsplit('.', 1)[1]}.{name}")
-    return {"compiled": compiled, "loaded": loaded, "compiled_kernels": sorted(names)}
+        if mod_name.startswith("tastebud.kernels.") and mod is not None:
+            for obj in vars(mod).values():
+                if isinstance(obj, CPUDispatcher) and obj.__module__ == mod_name:
+                    compiled += sum(obj.stats.cache_misses.values())
+                    loaded += sum(obj.stats.cache_hits.values())
+    return {"compiled": compiled, "loaded": loaded}
 
 
 def _ml_frames():
@@ -107,14 +102,13 @@ def _ml_frames():
 
 def child(family: str) -> dict:
     """Runs in the fresh process: returns the timings of one family (or reference library)."""
-    t0 = time.perf_counter()
     res: dict = {"family": family}
-    lap = [t0]
+    lap = [time.perf_counter(), time.process_time()]
 
-    def mark(key: str) -> None:
-        now = time.perf_counter()
-        res[key] = now - lap[0]
-        lap[0] = now
+    def mark(key: str) -> None:  # wall and CPU seconds since the previous mark
+        now, cpu = time.perf_counter(), time.process_time()
+        res[key], res[key + "_cpu"] = now - lap[0], cpu - lap[1]
+        lap[:] = [now, cpu]
 
     if family == "pyfim":
         import fim
@@ -279,28 +273,32 @@ def _median_run(runs: list[dict]) -> dict:
         if isinstance(v, float):
             med[key] = statistics.median(r[key] for r in runs)
     med["n"] = len(runs)
-    med["compiled"] = max(r.get("compiled", 0) for r in runs)
+    if "compiled" in runs[0]:
+        med["compiled"] = max(r["compiled"] for r in runs)
     return med
 
 
-def _row(name: str, r: dict | None) -> str:
-    if r is None:
-        return f"| {name} | – | – | – | – | – | – | – |"
-    imp = r.get("import_tb", 0.0) + r.get("import_family", r.get("import_lib", 0.0))
+def _imports(r: dict, suffix: str = "") -> float:
+    return r.get("import_tb" + suffix, 0.0) + r.get("import_family" + suffix, r.get("import_lib" + suffix, 0.0))
+
+
+def _row(name: str, r: dict) -> str:
     nb = f"{r['compiled']}/{r['loaded']}" if "compiled" in r else "–"
-    return (f"| {name} | {r.get('import_tb', float('nan')):.3f} | {imp:.3f} | {r['first']:.3f} | {imp + r['first']:.3f} "
-            f"| {r['again']:.3f} | {r['first'] - r['again']:.3f} | {nb} |")
+    tb = f"{r['import_tb']:.3f}" if "import_tb" in r else "–"
+    imp, first = _imports(r), r["first"]
+    return (f"| {name} | {tb} | {imp:.3f} ({_imports(r, '_cpu'):.3f}) | {first:.3f} ({r['first_cpu']:.3f}) "
+            f"| {imp + first:.3f} | {r['again']:.3f} | {first - r['again']:.3f} | {nb} |")
 
 
 def table(results: list[dict]) -> str:
-    head = ("| run | import tastebud s | imports s | first call s | imports + first s | again s | first − again s "
-            "| kernels compiled/loaded |\n|---|---|---|---|---|---|---|---|")
+    head = ("| run | import tastebud | all imports (CPU) | first call (CPU) | imports + first call | again | "
+            "first − again | kernels compiled/loaded |\n|---|---|---|---|---|---|---|---|")
     lines = []
     for res in results:
         lines.append(f"\n**{res['family']}**: {res['what']} (load {res['load_before']} → {res['load_after']})\n")
         lines.append(head)
         if "cold" in res:
-            lines.append(_row(f"tastebud, cold cache", res["cold"]))
+            lines.append(_row("tastebud, cold cache", res["cold"]))
         lines.append(_row(f"tastebud, warm cache (median of {res['warm']['n']})", res["warm"]))
         for name, r in res["refs"].items():
             lines.append(_row(f"{name} (median of {r['n']})", r))

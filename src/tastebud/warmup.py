@@ -98,6 +98,8 @@ def _rating_family(cls_path: str, variants: Iterable[dict[str, Any]]) -> Callabl
             m = cls(**model_kwargs(cls, **kw)).fit(data)
             if hasattr(m, "predict"):
                 m.predict(users[:5], items[:5])
+            if hasattr(m, "loss"):
+                m.loss(data)  # ImplicitALS's training objective
             _exercise(m, users, items)
 
     return run
