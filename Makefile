@@ -27,9 +27,11 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python -m tastebud.demo --report report
 
 test: $(VENV)/.installed-test
+	$(BIN)/python -m tastebud.warmup
 	$(BIN)/python -m pytest -m "not slow" -q --timeout=900
 
 test-all: $(VENV)/.installed-test
+	$(BIN)/python -m tastebud.warmup
 	$(BIN)/python -m pytest -q --timeout=1800
 
 bench-quick: $(VENV)/.installed-test

@@ -37,7 +37,7 @@ LAYERS = {
     "data": 2, "persistence": 2, "array_specs": 2,
     "split": 3, "model_io": 3,
     "models": 4,
-    "evaluation": 5,
+    "evaluation": 5, "warmup": 5,
     "serving": 6, "spark": 6,
     "cli": 7, "cli_commands": 7, "demo": 7,
 }

@@ -45,7 +45,6 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import log_ndtr, ndtr, ndtri
 
 from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ..._threads import numba_threads, single_threaded_blas
@@ -355,6 +354,8 @@ class FactorizationMachine(RatingPredictor):
     def _probit_latent(m: np.ndarray, y: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """Latent z for y ∈ {−1, 1}: a draw from N(m, 1) truncated to sign(z) = y (rng given),
         or its expectation m + y·φ(m)/Φ(y·m)."""
+        from scipy.special import log_ndtr, ndtr, ndtri  # classification only: kept off the import path
+
         ym = np.clip(y * m, -35.0, 35.0)
         if rng is None:
             ratio = np.exp(-0.5 * m * m - 0.5 * np.log(2 * np.pi) - log_ndtr(ym))
