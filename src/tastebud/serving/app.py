@@ -94,6 +94,7 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.staticfiles import StaticFiles
 
     from .._version import __version__
@@ -149,6 +150,11 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Any:
+        metrics.inc("requests_abandoned_total")  # hung up while sending the body: nothing to answer
+        return JSONResponse({"detail": "client disconnected"}, status_code=400)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Any:  # pragma: no cover - a bug, logged
         log.exception("internal error on %s %s", request.method, request.url.path)
@@ -179,14 +185,20 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
                     return fut.result()
                 if service.shutting_down.is_set() or await request.is_disconnected():
                     cancel.set()
+                    fut.add_done_callback(_consume)
                     metrics.inc("requests_abandoned_total")
                     raise RequestError(503, "request abandoned (client gone or server stopping)")
                 if time.monotonic() - t0 > limits.request_timeout_s:
                     cancel.set()
+                    fut.add_done_callback(_consume)
                     metrics.inc("requests_abandoned_total")
                     raise RequestError(503, f"request took longer than {limits.request_timeout_s}s and was abandoned")
         except Cancelled:
             raise RequestError(503, "request abandoned") from None
+        finally:
+            if not fut.done():  # the task itself was cancelled (shutdown past the grace period)
+                cancel.set()
+                fut.add_done_callback(_consume)
 
     def check_key(request: Request) -> None:
         if api_key is None:
@@ -391,6 +403,12 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
     return app
 
 
+def _consume(fut: Any) -> None:
+    """Retrieve the result of abandoned work so that its ``Cancelled`` is not reported as lost."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 def _model_of(b: dict[str, Any]) -> Any:
     from .limits import RequestError
 
@@ -424,8 +442,17 @@ def serve(source: str, host: str = "127.0.0.1", port: int = 8000, graceful_s: in
     except ImportError as e:
         raise MissingExtraError("uvicorn", "serve", "the HTTP server") from e
     app = create_app(source, **options)
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=graceful_s, access_log=False,
-                log_level=log_level, server_header=False)
+    service = app.state.service
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # tell running work to stop now, so in-flight requests end (503) well inside the grace period
+            service.shutting_down.set()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=graceful_s, access_log=False,
+                            log_level=log_level, server_header=False)
+    _Server(config).run()
 
 
 __all__ = ["create_app", "serve", "warm_up"]
