@@ -296,6 +296,9 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
             out["explanations"] = [r["explanations"] for r in rs]
         if rs and "metadata" in rs[0]:
             out["metadata"] = [r["metadata"] for r in rs]
+        titles = {k: v for r in rs for k, v in r.get("titles", {}).items()}
+        if titles:
+            out["titles"] = titles
         return respond(out)
 
     @app.post("/recommend_for_history", openapi_extra=_body_schema({

@@ -73,12 +73,19 @@ class Catalog:
     def get(self, item: Any) -> dict[str, Any] | None:
         return self.rows.get(str(item))
 
+    def title(self, item: Any) -> str | None:
+        row = self.rows.get(str(item))
+        if row is None or not self.title_column:
+            return None
+        t = row.get(self.title_column)
+        return None if t is None else str(t)
+
     def describe(self, items: list[Any]) -> list[dict[str, Any] | None]:
         return [self.rows.get(str(i)) for i in items]
 
     def search(self, q: str, limit: int, restrict: Any = None) -> list[dict[str, Any]]:
         """Items whose id, title or text columns contain every word of ``q`` (case-insensitive);
-        titles starting with the query first. ``restrict``: a set of id texts to keep."""
+        exact titles first, then titles starting with the query, then titles containing it. ``restrict``: a set of id texts to keep."""
         words = [w for w in q.lower().split() if w]
         if not words:
             return []
@@ -88,7 +95,9 @@ class Catalog:
                 if restrict is not None and str(self.ids[j]) not in restrict:
                     continue
                 title = str(self.rows[str(self.ids[j])].get(self.title_column, "")).lower() if self.title_column else ""
-                hits.append((0 if title.startswith(words[0]) else 1, j))
+                phrase = " ".join(words)
+                rank = 0 if title == phrase else 1 if title.startswith(phrase) else 2 if phrase in title else 3
+                hits.append((rank, j))
                 if len(hits) >= limit * 20:
                     break
         hits.sort()

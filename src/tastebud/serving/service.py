@@ -294,10 +294,22 @@ class Service:
 
     # ------------------------------------------------------------------ metadata
     def decorate(self, results: list[dict[str, Any]]) -> None:
+        """Metadata beside the ids, and ``titles`` of the other items an explanation names."""
         if not len(self.catalog):
             return
         for r in results:
             r["metadata"] = self.catalog.describe(r["items"])
+            named: set[str] = set()
+            for ex in r.get("explanations") or ():
+                if not ex:
+                    continue
+                for c in ex.get("top", ()):
+                    named.add(str(c["item"]))
+                rule = ex.get("rule")
+                if rule:
+                    named.update(str(a) for a in rule["antecedent"])
+            if named:
+                r["titles"] = {i: t for i in sorted(named) if (t := self.catalog.title(i)) is not None}
 
     def search(self, name: str | None, q: str, limit: int) -> dict[str, Any]:
         e = self.entry(name) if (name is not None or self.registry.entries) else None

@@ -80,6 +80,7 @@ function renderList(target, data, opts = {}) {
   const ol = $(target);
   ol.replaceChildren();
   remember(data.items, data.metadata);
+  for (const [id, t] of Object.entries(data.titles || {})) state.titles.set(id, t);
   (data.items || []).forEach((id, j) => {
     if (id === null) return;
     const m = data.metadata ? data.metadata[j] : null;
