@@ -44,3 +44,15 @@ def ml100k_u1(ml100k_dir: Path):
     te = read_ml100k_ratings(ml100k_dir / "u1.test")
     train = Interactions.from_frame(tr, rating="rating", timestamp="timestamp", user_map=full.users, item_map=full.items)
     return full, train, te
+
+
+@pytest.fixture(scope="session")
+def served_root(tmp_path_factory) -> Path:
+    """A folder of small real models (als.tb, bpr/1.tb, rules.tb) with items.csv and ratings.csv,
+    built once per run for the service tests (tests/serving_helpers.py). Tests that change the
+    folder work on a copy."""
+    from serving_helpers import build_folder
+
+    root = tmp_path_factory.mktemp("served")
+    build_folder(root)
+    return root

@@ -14,14 +14,13 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 import tastebud as tb  # noqa: E402
-from serving_helpers import build_folder, interactions  # noqa: E402
+from serving_helpers import interactions  # noqa: E402
 from tastebud.serving.app import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("served")
-    return build_folder(root), root
+def folder(served_root):
+    return served_root / "models", served_root
 
 
 @pytest.fixture(scope="module")
@@ -241,8 +240,10 @@ def test_metrics_in_prometheus_text(client):
             float(line.rsplit(" ", 1)[1])
 
 
-def test_new_version_swaps_in_and_a_bad_file_never_takes_the_service_down(tmp_path):
-    models = build_folder(tmp_path, with_rules=False)
+def test_new_version_swaps_in_and_a_bad_file_never_takes_the_service_down(served_root, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(served_root / "models", models)
+    (models / "rules.tb").unlink()
     app = create_app(str(models), events=None, poll_s=0)
     reg = app.state.registry
     c = TestClient(app)

@@ -13,7 +13,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (make test installs it)")
 
-from serving_helpers import Server, build_folder  # noqa: E402
+from serving_helpers import Server  # noqa: E402
 
 CHROMIUM = os.environ.get("TASTEBUD_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -34,10 +34,10 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("page")
-    models = build_folder(root)
-    with Server(models, "--items", str(root / "items.csv"), "--events", str(root / "ev.db"), log=root / "log") as s:
+def server(served_root, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("page")
+    with Server(served_root / "models", "--items", str(served_root / "items.csv"), "--events", str(logs / "ev.db"),
+                log=logs / "log") as s:
         yield s
 
 

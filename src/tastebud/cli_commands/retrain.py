@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 
-def _with_events(task: str, data: Any, events: list[tuple[Any, Any, float, float]]) -> Any:
+def _with_events(task: str, data: Any, events: list[tuple[Any, Any, float, float]], skipped: list[int]) -> Any:
     import pandas as pd
 
     from tastebud.data import Interactions, Sequences
@@ -30,44 +30,43 @@ def _with_events(task: str, data: Any, events: list[tuple[Any, Any, float, float
         base = data.to_frame()
         has_ts = "timestamp" in base.columns
         val = "rating" if "rating" in base.columns else ("weight" if "weight" in base.columns else None)
+        for col in ("user", "item"):
+            ev = _as_kind(ev, col, base[col].dtype.kind, skipped)
         add = pd.DataFrame({"user": ev["user"], "item": ev["item"]})
         if val is not None:
             add[val] = ev["weight"].astype(float)
         if has_ts:
             add["timestamp"] = ev["timestamp"].astype(base["timestamp"].dtype if base["timestamp"].dtype.kind in "iuf" else float)
         df = pd.concat([base, add], ignore_index=True)
-        _same_id_types(df, base)
         dup = "last" if has_ts and task == "rating" else ("mean" if task == "rating" else "sum")
         return Interactions.from_frame(df, rating=val, timestamp="timestamp" if has_ts else None, duplicates=dup)
     if task == "sequence":
         seqs = data if isinstance(data, Sequences) else Sequences.from_frame(data)
-        _as_kind(ev, "user", seqs.users.ids.dtype.kind)
-        _as_kind(ev, "item", seqs.items.ids.dtype.kind)
+        ev = _as_kind(ev, "user", seqs.users.ids.dtype.kind, skipped)
+        ev = _as_kind(ev, "item", seqs.items.ids.dtype.kind, skipped)
         lists = {u: list(seqs.items.ids[seqs.indices[seqs.indptr[j]:seqs.indptr[j + 1]]])
                  for j, u in enumerate(seqs.users.ids.tolist())}
         for u, g in ev.sort_values("timestamp", kind="stable").groupby("user", sort=False):
             lists.setdefault(u, []).extend(g["item"].tolist())
         return lists
     if task == "baskets":
-        _as_kind(ev, "item", data.items.ids.dtype.kind)
+        ev = _as_kind(ev, "item", data.items.ids.dtype.kind, skipped)
         extra = [g["item"].tolist() for _, g in ev.groupby("user", sort=False)]
         return data.to_lists() + extra
     raise click.ClickException(f"retrain does not know how to add events to {task!r} data")
 
 
-def _as_kind(df: Any, col: str, kind: str) -> None:
+def _as_kind(df: Any, col: str, kind: str, skipped: list[int]) -> Any:
+    """``df`` with column ``col`` of the training data's id type; rows whose id cannot have it
+    (a logged "abc" against integer ids) are dropped and counted in ``skipped``."""
     import pandas as pd
 
-    if kind in "iu":
-        df[col] = pd.to_numeric(df[col], errors="raise").astype("int64")
-    else:
-        df[col] = df[col].astype(str)
-
-
-def _same_id_types(df: Any, base: Any) -> None:
-    """Logged ids arrive as JSON (42 or "42"); give them the training data's id type."""
-    for col in ("user", "item"):
-        _as_kind(df, col, base[col].dtype.kind)
+    if kind not in "iu":
+        return df.assign(**{col: df[col].astype(str)})
+    num = pd.to_numeric(df[col].astype(str), errors="coerce")
+    ok = (num.notna() & (num == num.round())).to_numpy()
+    skipped.append(int((~ok).sum()))
+    return df[ok].assign(**{col: num[ok].astype("int64")})
 
 
 def _next_version(folder: Path, name: str) -> tuple[Path, Path]:
@@ -116,7 +115,8 @@ def command(folder: Path, name: str, data_path: str | None, dataset: str | None,
         data = load_training_data(task, data_path, dataset, user_col, item_col, rating_col, timestamp_col, sep)
         ev_file = Path(events_path) if events_path else folder / "events.db"
         events = read_events(ev_file) if ev_file.exists() else []
-        data = _with_events(task, data, events)
+        skipped: list[int] = []
+        data = _with_events(task, data, events, skipped)
         model = cls(**meta["params"])
         t0 = time.perf_counter()
         model.fit(data)
@@ -126,5 +126,8 @@ def command(folder: Path, name: str, data_path: str | None, dataset: str | None,
     except (TastebudError, ValueError, KeyError, TypeError, FileNotFoundError, ImportError) as e:
         raise click.ClickException(str(e).strip("'\""))
     assert isinstance(Model.load(saved), cls)  # the file the service will load reads back
-    click.echo(f"retrained {name} ({cls.__name__}) on the data + {len(events)} logged events in {secs:.2f}s; "
+    sk = sum(skipped)
+    if sk:
+        click.echo(f"skipped {sk} logged event(s) whose user/item id does not have the training data's id type", err=True)
+    click.echo(f"retrained {name} ({cls.__name__}) on the data + {len(events) - sk} logged events in {secs:.2f}s; "
                f"saved {saved}")
