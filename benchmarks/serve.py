@@ -145,8 +145,11 @@ def wrk(url: str, model: str, users: list, conns: int, seconds: float, threads: 
     lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     lua.write(LUA % (", ".join(json.dumps(str(u)) for u in users), model))
     lua.close()
-    out = subprocess.run(["wrk", "-t", str(min(threads, conns)), "-c", str(conns), "-d", f"{seconds}s", "--latency",
-                          "--timeout", "10s", "-s", lua.name, url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    p = subprocess.run(["wrk", "-t", str(min(threads, conns)), "-c", str(conns), "-d", f"{int(round(seconds))}s", "--latency",
+                        "--timeout", "10s", "-s", lua.name, url], capture_output=True, text=True, timeout=seconds + 60)
+    out = p.stdout
+    if "requests in" not in out:
+        raise RuntimeError(f"wrk failed: {p.stdout}\n{p.stderr}\n(script {lua.name})")
     os.unlink(lua.name)
     lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
     total = int(re.search(r"(\d+) requests in", out).group(1))

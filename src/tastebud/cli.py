@@ -254,16 +254,17 @@ def evaluate_cmd(dataset: str, model_names: str, report_dir: str | None, quick: 
 @click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between looks at the model folder (0: never).")
 @click.option("--limit", "limit_items", multiple=True, help="Override an input limit, name=value (see docs/serving.md).")
 @click.option("--graceful", default=3, show_default=True, type=int, help="Seconds in-flight requests get on SIGTERM.")
+@click.option("--threads", default=1, show_default=True, type=int, help="Kernel threads per request (requests run concurrently).")
 def serve_cmd(model_path: str, host: str, port: int, default_model: str | None, items_table: str | None,
               dataset: str | None, events_path: str | None, no_events: bool, api_key: str | None, cors: tuple[str, ...],
-              poll: float, limit_items: tuple[str, ...], graceful: int) -> None:
+              poll: float, limit_items: tuple[str, ...], graceful: int, threads: int) -> None:
     """Serve a saved model, or a folder of models (DIR/NAME.tb, DIR/NAME/VERSION.tb), over HTTP
     (needs the `serve` extra)."""
     from .serving.app import serve
 
     events: Any = False if no_events else (events_path or "auto")
     try:
-        serve(model_path, host=host, port=port, graceful_s=graceful, default=default_model, items=items_table,
+        serve(model_path, host=host, port=port, graceful_s=graceful, threads=threads, default=default_model, items=items_table,
               dataset=dataset, events=events, api_key=api_key, cors_origins=cors, poll_s=poll,
               limits=_parse_params(limit_items), log_level=logging.getLevelName(logging.getLogger().level).lower())
     except (ValueError, FileNotFoundError, KeyError) as e:
