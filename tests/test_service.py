@@ -278,3 +278,35 @@ def test_a_single_model_file_and_a_fitted_model_still_serve(folder):
     assert c.get("/models").json()["models"][0]["name"] == "als"
     assert c.get("/recommend/4").status_code == 200
     assert c.post("/events", json={"user": 1, "item": 2}).status_code == 404  # no event log for one file by default
+
+
+def test_event_store_group_commits_and_reopens(tmp_path):
+    import sqlite3
+    import threading
+
+    from tastebud.serving.events import Event, EventStore
+
+    store = EventStore(tmp_path / "ev.db")
+    ids: list = []
+
+    def post(w):
+        for j in range(25):
+            ids.extend(store.append([Event(f"u{w}", j, 1.0 + j)]))
+
+    threads = [threading.Thread(target=post, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(ids) == list(range(1, 201))
+    assert store.n_commits < 200  # concurrent requests shared commits
+    assert [i for i, *_ in store.history("u3")] == list(range(25))
+    store.close()
+    conn = sqlite3.connect(tmp_path / "ev.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 200
+    conn.close()
+    again = EventStore(tmp_path / "ev.db")
+    assert again.n_events == 200 and [w for _, w, _ in again.history("u3")] == [1.0 + j for j in range(25)]
+    assert again.history(42) == [] and not again.has_user("nobody")
+    again.close()

@@ -13,11 +13,14 @@ from typing import Any
 import numpy as np
 
 
-def _scalar(v: Any) -> Any:
+def json_value(v: Any) -> Any:
+    """A value as plain JSON: arrays and tuples as lists, numpy scalars as Python ones, NaN/NA as null."""
     if isinstance(v, np.ndarray):
-        return [_scalar(x) for x in v.tolist()]
+        return [json_value(x) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
-        return [_scalar(x) for x in v]
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): json_value(x) for k, x in v.items()}
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and not np.isfinite(v):
@@ -50,8 +53,8 @@ class Catalog:
         other = [c for c in df.columns if c != col]
         title_col = next((c for c in other if str(c).lower() in ("title", "name")), other[0] if other else None)
         for rec in df.to_dict("records"):
-            iid = _scalar(rec[col])
-            meta = {str(c): _scalar(rec[c]) for c in other}
+            iid = json_value(rec[col])
+            meta = {str(c): json_value(rec[c]) for c in other}
             key = str(iid)
             if key in self.rows:
                 raise ValueError(f"item table: duplicate item id {iid!r} in column {col!r}")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import UnknownIdError
-from .catalog import Catalog
+from .catalog import Catalog, json_value
 from .events import Event, EventStore
 from .explain import explain as explain_items
 from .limits import INT64_MAX, INT64_MIN, Limits, RequestError
@@ -34,15 +34,8 @@ def _params(fn: Any) -> set[str]:
 
 
 def jsonable(a: Any) -> Any:
-    if isinstance(a, np.ndarray):
-        return [jsonable(x) for x in a.tolist()]
-    if isinstance(a, (list, tuple)):
-        return [jsonable(x) for x in a]
-    if isinstance(a, np.generic):
-        a = a.item()
-    if isinstance(a, float) and not np.isfinite(a):
-        return None
-    return a
+    """Arrays, numpy scalars and lists as plain JSON values (NaN and infinities as null)."""
+    return json_value(a)
 
 
 def capabilities(model: Any) -> list[str]:
