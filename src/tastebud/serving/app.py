@@ -256,6 +256,8 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
         gauges.append(("models_failed", "Model files that failed to load.", {}, float(len(registry.failed))))
         if store is not None:
             gauges.append(("events_logged", "Events in the event log.", {}, float(store.n_events)))
+            gauges.append(("event_commits", "Transactions (fsyncs) the event log has committed since start.", {},
+                           float(store.n_commits)))
         return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
     # ------------------------------------------------------------------ recommend
