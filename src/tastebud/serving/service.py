@@ -157,7 +157,8 @@ class Service:
     def recommend_user(self, name: str | None, user: Any, k: int, filter_seen: bool = True,
                        candidates: list[Any] | None = None, explain: bool = False, top: int = 5,
                        cancel: threading.Event | None = None) -> dict[str, Any]:
-        return self.recommend_users(name, [user], k, filter_seen, candidates, explain, top, cancel)["results"][0]
+        res = self.recommend_users(name, [user], k, filter_seen, candidates, explain, top, cancel)
+        return {**res["results"][0], "model": res["model"], "version": res["version"]}
 
     def recommend_users(self, name: str | None, users: list[Any], k: int, filter_seen: bool = True,
                         candidates: list[Any] | None = None, explain: bool = False, top: int = 5,
@@ -168,14 +169,25 @@ class Service:
             raise RequestError(422, f"model {e.name!r} ({e.cls}) does not recommend for users; "
                                     "use /recommend_for_history or /rules", "model")
         users = self.coerce_all(m, "user", users)
-        uidx = m.users_.index(users, missing="mask")
         has_ev = [self.events is not None and self.events.has_user(u) for u in users]
+        cand = self.coerce_all(m, "item", candidates) if candidates is not None else None
+        if not explain and not any(has_ev):  # the common case: straight to the model, in chunks
+            results: list[dict[str, Any] | None] = []
+            for s in range(0, len(users), 64):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                part = users[s:s + 64]
+                ids, sc = self._call(m.recommend, part, k=k, filter_seen=filter_seen, items=cand)
+                results += [{"user": u, "items": jsonable(ids[r]), "scores": jsonable(sc[r]), "source": "model"}
+                            for r, u in enumerate(part)]
+            self.decorate(results)
+            return {"model": e.name, "version": e.version, "results": results}
+        uidx = m.users_.index(users, missing="mask")
         unknown = [u for u, i, h in zip(users, uidx, has_ev) if i < 0 and not h]
         if unknown:
             raise RequestError(404, str(UnknownIdError("user", unknown)), "user")
         can_hist = hasattr(m, "recommend_for_history")
-        cand = self.coerce_all(m, "item", candidates) if candidates is not None else None
-        results: list[dict[str, Any] | None] = [None] * len(users)
+        results = [None] * len(users)
         plain = [j for j in range(len(users)) if uidx[j] >= 0 and not has_ev[j] and not (explain and can_hist)]
         if plain:
             for s in range(0, len(plain), 64):
