@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError
+from ._frames import FILE_ATTR
 
 
 def _check_path(path: str | os.PathLike) -> Path:
@@ -23,10 +24,15 @@ def _check_path(path: str | os.PathLike) -> Path:
 
 
 def read_table(path: str | os.PathLike, sep: str = ",", header: bool = True, **kw: Any) -> pd.DataFrame:
-    """``pandas.read_csv`` with errors that name the file and line."""
+    """``pandas.read_csv`` with errors that name the file and line. The frame remembers its file
+    (``df.attrs``) so that later checks (e.g. a NaN rating) can give the file's line number."""
     p = _check_path(path)
+    exact = not ({"skiprows", "comment", "skipfooter", "nrows"} & set(kw))  # rows map to lines one to one
     try:
-        return pd.read_csv(p, sep=sep, header=0 if header else None, engine=kw.pop("engine", "c"), **kw)
+        df = pd.read_csv(p, sep=sep, header=0 if header else None, engine=kw.pop("engine", "c"), **kw)
+        if exact:
+            df.attrs[FILE_ATTR] = (str(p), 1 if header else 0, len(df))
+        return df
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{p}: file is empty") from e
     except pd.errors.ParserError as e:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError
-from ._frames import require_columns, to_pandas
+from ._frames import require_columns, to_pandas, where
 from .idmap import IdMap
 from .readers import maybe_int, read_user_item_pairs
 
@@ -43,11 +43,12 @@ class Sequences:
         require_columns(pdf, {"user": user, "item": item, "timestamp": timestamp}, "sequences")
         for col in (user, item):
             if pdf[col].isna().any():
-                raise DataError(f"sequences: missing value in column {col!r} at row {int(np.flatnonzero(pdf[col].isna().to_numpy())[0])}")
+                at = where(pdf, int(np.flatnonzero(pdf[col].isna().to_numpy())[0]))
+                raise DataError(f"sequences: {at}: missing value in column {col!r}")
         ts = None
         if timestamp is not None:
             from .interactions import _timestamps_to_float
-            ts = _timestamps_to_float(pdf[timestamp], "sequences")
+            ts = _timestamps_to_float(pdf[timestamp], "sequences", lambda row: where(pdf, row))
         return cls.from_arrays(pdf[user].to_numpy(), pdf[item].to_numpy(), ts, item_map=item_map)
 
     @classmethod

@@ -158,6 +158,15 @@ class Recommender(Model):
     def _popularity_scores(self, n: int) -> np.ndarray:
         return np.broadcast_to(self.item_counts_.astype(np.float32), (n, len(self.item_counts_)))
 
+    def _empty_history_scores(self) -> np.ndarray:
+        """Scores for a new user's history without any known item: training popularity (the
+        documented fallback of every ``recommend_for_history``), with a warning."""
+        import warnings
+
+        warnings.warn(f"{type(self).__name__}.recommend_for_history: the history has no item known to the "
+                      "model; ranked by popularity", UserWarning, stacklevel=3)
+        return np.array(self._popularity_scores(1)[0], dtype=np.float32)
+
     def recommend(
         self,
         users: Any,

@@ -18,6 +18,7 @@ the default model otherwise):
   POST /events               {"user": u, "item": i, "weight": 1, "timestamp": t} or {"events": [...]}
   GET  /events/{user}                       the user's logged events
   GET  /metrics                             Prometheus text format
+  GET  /docs, /redoc                        API docs from local assets (fastapi-offline), never a CDN
 
 Errors answer 4xx with ``{"detail": ..., "field": ...}``: unknown ids and models 404, bad
 arguments 422, a body over the limit 413, a missing API key 401. Ids in paths that look like
@@ -128,8 +129,9 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
             if store is not None:
                 store.close()
 
-    app = fastapi.FastAPI(title="tastebud", version=__version__, lifespan=lifespan,
+    app = fastapi.FastAPI(title="tastebud", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                           description="Recommendations, explanations and live events over saved tastebud models.")
+    _offline_docs(app)
     app.state.service, app.state.metrics, app.state.registry, app.state.events = service, metrics, registry, store
 
     # ------------------------------------------------------------------ errors
@@ -436,6 +438,48 @@ def create_app(source: Any, *, default: str | None = None, items: str | None = N
     return app
 
 
+def _offline_docs(app: Any) -> None:
+    """``/docs`` and ``/redoc`` from local assets (fastapi-offline's copies of Swagger UI and ReDoc);
+    without them, a page that points to ``/openapi.json`` (a CDN page would be blank offline)."""
+    from fastapi.responses import HTMLResponse
+
+    try:
+        from importlib.resources import files
+
+        static = files("fastapi_offline") / "static"
+        if not (static / "swagger-ui-bundle.js").is_file():
+            raise ImportError("fastapi_offline has no static assets")
+    except ImportError:
+        @app.get("/docs", include_in_schema=False)
+        @app.get("/redoc", include_in_schema=False)
+        def no_docs() -> HTMLResponse:
+            return HTMLResponse("<!DOCTYPE html><title>tastebud API</title><p>Interactive docs need the "
+                                "<code>fastapi-offline</code> package (<code>pip install 'tastebud[serve]'</code>). "
+                                'The OpenAPI schema is at <a href="openapi.json">/openapi.json</a>.</p>')
+        return
+    from fastapi import Request
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-static", StaticFiles(directory=str(static)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="tastebud API",
+                                   swagger_js_url=f"{root}/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}/docs-static/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/docs-static/favicon.png",
+                                   swagger_ui_parameters={"validatorUrl": None})  # no call to validator.swagger.io
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}/openapi.json", title="tastebud API",
+                              redoc_js_url=f"{root}/docs-static/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}/docs-static/favicon.png", with_google_fonts=False)
+
+
 def _consume(fut: Any) -> None:
     """Retrieve the result of abandoned work so that its ``Cancelled`` is not reported as lost."""
     if not fut.cancelled():
@@ -465,15 +509,9 @@ def _params_of(m: Any) -> dict[str, Any]:
         return {}
 
 
-def serve(source: str, host: str = "127.0.0.1", port: int = 8000, graceful_s: int = 3,
-          log_level: str = "info", threads: int = 1, **options: Any) -> None:  # pragma: no cover - real processes
-    """Run the service with uvicorn until SIGINT/SIGTERM. In-flight requests get ``graceful_s``
-    seconds to finish; worker threads are told to stop; the event log commits what it holds.
-
-    ``threads``: threads of the numeric kernels inside one request (numba, BLAS, torch). The
-    service's parallelism is across requests, so the default is 1: a parallel kernel for one
-    user's top-10 costs more in wake-ups than it saves, and under load a region waiting for a
-    descheduled thread stalls the request (measured: 5x the CPU per request with 2 threads)."""
+def limit_threads(threads: int) -> None:
+    """Kernel threads of this process (numba, BLAS, OpenMP, torch). Call before numba is imported:
+    numba reads ``NUMBA_NUM_THREADS`` once, at import."""
     import os
     import sys
 
@@ -483,6 +521,18 @@ def serve(source: str, host: str = "127.0.0.1", port: int = 8000, graceful_s: in
             os.environ[var] = n
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(n))
+
+
+def serve(source: str, host: str = "127.0.0.1", port: int = 8000, graceful_s: int = 3,
+          log_level: str = "info", threads: int = 1, **options: Any) -> None:  # pragma: no cover - real processes
+    """Run the service with uvicorn until SIGINT/SIGTERM. In-flight requests get ``graceful_s``
+    seconds to finish; worker threads are told to stop; the event log commits what it holds.
+
+    ``threads``: threads of the numeric kernels inside one request (numba, BLAS, torch). The
+    service's parallelism is across requests, so the default is 1: a parallel kernel for one
+    user's top-10 costs more in wake-ups than it saves, and under load a region waiting for a
+    descheduled thread stalls the request (measured: 5x the CPU per request with 2 threads)."""
+    limit_threads(threads)
     _require()
     try:
         import uvicorn

@@ -69,6 +69,7 @@ class Item2Vec(HistoryRecommender):
 
     registry_name = "item2vec"
     demo_params: dict[str, Any] = {"dim": 32, "epochs": 3}
+    accepts_baskets = True  # fits on Baskets too (mode="basket"): the CLI reads basket files for it
 
     def __init__(
         self,

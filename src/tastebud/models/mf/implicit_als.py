@@ -254,12 +254,17 @@ class ImplicitALS(Recommender):
         unknown: Literal["raise", "ignore"] = "raise",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, scores) for a user given only their interacted ``items`` (external ids):
-        scores x·yᵢ with x = :meth:`fold_in`; the history items are excluded when ``filter_seen``."""
-        x = self.fold_in(items, weights, unknown)
+        scores x·yᵢ with x = :meth:`fold_in`; the history items are excluded when ``filter_seen``.
+        A history without any known item (with a positive weight) is ranked by training popularity
+        (with a warning) instead of giving every item the score 0."""
+        self._check_fitted()
+        idx, w = self._history(items, weights, unknown)
         k = self._check_k(k, len(self.items_))
-        s = (self.item_factors_ @ x).astype(np.float32)
+        if (w > 0).any():
+            s = (self.item_factors_ @ self.fold_in(items, weights, unknown)).astype(np.float32)
+        else:
+            s = self._empty_history_scores()
         if filter_seen:
-            idx, _ = self._history(items, weights, unknown)
             s[idx] = -np.inf
         i, sc = topk_rows(s[None, :], k)
         ids, sc = self._to_external(i, sc)

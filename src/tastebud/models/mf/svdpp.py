@@ -246,9 +246,14 @@ class SVDpp(_ExplicitFactorModel):
     def recommend_for_history(self, history: Sequence[Any], k: int = 10, filter_seen: bool = True,
                               items: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items for a new user given only the items in ``history`` (no refit); the
-        history items themselves are excluded when ``filter_seen``."""
-        z, hist = self._history_vector(history)
-        s = (self.global_mean_ + self.item_bias_ + self.item_factors_ @ z).astype(np.float32)
+        history items themselves are excluded when ``filter_seen``. An empty history is ranked by
+        training popularity (with a warning)."""
+        self._check_fitted()
+        if len(list(history)) == 0:
+            s, hist = self._empty_history_scores(), np.zeros(0, dtype=np.int64)
+        else:
+            z, hist = self._history_vector(history)
+            s = (self.global_mean_ + self.item_bias_ + self.item_factors_ @ z).astype(np.float32)
         if filter_seen:
             s[hist] = -np.inf
         cand = self._candidates(items)

@@ -82,7 +82,8 @@ class EASE(Recommender):
     def recommend_for_history(self, items: Sequence[Any], k: int = 10, weights: Sequence[float] | None = None,
                               filter_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, scores) for a user known only by ``items`` (external ids): ŝ = xB with x the
-        history's indicator (or ``weights`` when ``binarize=False``) — EASE needs no refit for new users."""
+        history's indicator (or ``weights`` when ``binarize=False``) — EASE needs no refit for new users.
+        An empty history is ranked by training popularity (with a warning)."""
         self._check_fitted()
         idx = self.items_.index(list(items) if not isinstance(items, np.ndarray) else items)
         w = np.ones(len(idx)) if (weights is None or self.binarize) else np.asarray(weights, dtype=np.float64)
@@ -92,7 +93,7 @@ class EASE(Recommender):
         np.add.at(x, idx, w)
         if self.binarize:
             x = (x > 0).astype(np.float64)
-        s = (x @ self.B_).astype(np.float32)
+        s = (x @ self.B_).astype(np.float32) if len(idx) else self._empty_history_scores()
         k = self._check_k(k, len(self.items_))
         if filter_seen:
             s[idx] = -np.inf
