@@ -56,3 +56,22 @@ def served_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("served")
     build_folder(root)
     return root
+
+
+CHROMIUM = os.environ.get("TASTEBUD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per test run: Debian's /usr/bin/chromium (installed by `make test`)
+    driven by Playwright, which never downloads a browser of its own here."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not found at {CHROMIUM} (`make test` installs Debian's chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()

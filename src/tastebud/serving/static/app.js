@@ -2,7 +2,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { models: [], model: null, history: [], mode: null, user: null, titles: new Map() };
+const state = { models: [], model: null, history: [], mode: null, user: null, titles: new Map(), seq: 0 };
+// every request that fills the recommendations list takes a number; an answer to an older one is dropped
+const ticket = () => ++state.seq;
+const stale = (t) => t !== state.seq;
 
 function el(tag, attrs = {}, ...kids) {
   const e = document.createElement(tag);
@@ -79,6 +82,7 @@ function reasonOf(ex) {
 function renderList(target, data, opts = {}) {
   const ol = $(target);
   ol.replaceChildren();
+  ol.dataset.for = opts.tag || "";  // what this list answers (tests and scripts wait on it)
   remember(data.items, data.metadata);
   for (const [id, t] of Object.entries(data.titles || {})) state.titles.set(id, t);
   (data.items || []).forEach((id, j) => {
@@ -108,17 +112,21 @@ async function refresh() {
 
 async function recommendUser(user) {
   state.mode = "user"; state.user = user;
+  const t = ticket();
   $("recs-title").textContent = `Recommendations for user ${user}`;
   try {
     const data = await api(`/recommend/${encodeURIComponent(user)}?` +
       q({ k: 10, model: state.model, explain: $("explain").checked }));
-    renderList("recs", data);
+    if (stale(t)) return;
+    renderList("recs", data, { tag: `user:${user}:${state.model}` });
     status(`${data.model} v${data.version}` + (data.source ? ` · from ${data.source}` : ""));
-  } catch (e) { $("recs").replaceChildren(); status(e.message, true); }
+  } catch (e) { if (!stale(t)) { $("recs").replaceChildren(); status(e.message, true); } }
 }
 
 async function recommendHistory() {
   state.mode = "history";
+  const t = ticket();
+  const tag = `history:${state.history.length}:${state.model}`;
   $("recs-title").textContent = `Recommendations after ${state.history.length} item(s)`;
   if (!state.history.length) { $("recs").replaceChildren(); status("add items to the history"); return; }
   if (!can("history")) { status(`${state.model} cannot recommend for a new history; pick another model`, true); }
@@ -126,16 +134,18 @@ async function recommendHistory() {
     try {
       const data = await api("/recommend_for_history",
         { items: state.history, k: 10, model: state.model, explain: $("explain").checked });
-      renderList("recs", data);
+      if (stale(t)) return;
+      renderList("recs", data, { tag });
       status(`${data.model} v${data.version}`);
-    } catch (e) { $("recs").replaceChildren(); status(e.message, true); }
+    } catch (e) { if (!stale(t)) { $("recs").replaceChildren(); status(e.message, true); } }
   }
   const rulesModel = can("rules") ? current() : state.models.find((m) => (m.capabilities || []).includes("rules"));
   $("rules-card").hidden = !rulesModel;
   if (rulesModel) {
     try {
       const r = await api("/rules", { basket: state.history, k: 5, model: rulesModel.name, explain: true });
-      renderList("rules", r);
+      if (stale(t)) return;
+      renderList("rules", r, { tag });
     } catch (e) { $("rules").replaceChildren(el("li", { class: "error" }, e.message)); }
   }
 }
@@ -144,7 +154,7 @@ async function showSimilar(id) {
   $("similar-title").textContent = `Similar to ${titleOf(id)}`;
   try {
     const data = await api(`/similar/${encodeURIComponent(id)}?` + q({ k: 8, model: state.model }));
-    renderList("similar", data, { add: true });
+    renderList("similar", data, { add: true, tag: `similar:${id}` });
   } catch (e) { $("similar").replaceChildren(el("li", { class: "error" }, e.message)); }
 }
 
