@@ -531,6 +531,50 @@ class FactorizationMachine(RatingPredictor):
         self._parts = (c / S, (bu / S).astype(np.float32), (bi / S).astype(np.float32), Qu, Qi)
         return self._parts
 
+    def _feature_name(self, j: int) -> str:
+        g = int(self.groups_[j])
+        off = j - int(np.searchsorted(self.groups_, g))  # columns of a group are contiguous
+        name = self.group_names_[g]
+        if name in ("user", "implicit:item->user"):
+            return f"{'' if name == 'user' else 'rated by '}user={self.users_.ids[off]}"
+        if name in ("item", "implicit:user->item"):
+            return f"{'' if name == 'item' else 'rated '}item={self.items_.ids[off]}"
+        return f"{name}[{off}]"
+
+    def explain_pair(self, user: Any, item: Any, top: int | None = None) -> dict[str, Any]:
+        """The terms of ŷ(u, i) = w₀ + Σⱼ wⱼxⱼ + Σⱼ<ₗ ⟨vⱼ, vₗ⟩xⱼxₗ for one (user, item) pair of a
+        model fitted on Interactions (averaged over MCMC samples, before any link function):
+        ``{"score", "bias", "linear": [{"feature", "value"}], "pairwise": [{"features": [a, b],
+        "value"}]}``, both lists largest |value| first. ``bias + Σ linear + Σ pairwise`` equals
+        :meth:`predict` for regression (the decision value for classification). ``top`` keeps the
+        ``top`` largest terms of each list and adds ``"rest"``, the sum of the terms left out."""
+        self._require_interactions("explain_pair")
+        u = self.users_.index([user], missing="mask")
+        i = self.items_.index([item], missing="mask")
+        x = self._pair_design(u, i)
+        J, xv = x.indices, x.data
+        w0, lin, pair = 0.0, np.zeros(len(J)), np.zeros((len(J), len(J)))
+        S = 0
+        for b, w, V in self._samples():
+            Vj = np.asarray(V, dtype=np.float64)[J] * xv[:, None]
+            w0 += float(b)
+            lin += np.asarray(w, dtype=np.float64)[J] * xv
+            pair += Vj @ Vj.T
+            S += 1
+        w0, lin, pair = w0 / S, lin / S, np.triu(pair / S, 1)
+        a, b = np.nonzero(np.triu(np.ones_like(pair, dtype=bool), 1))
+        pv = pair[a, b]
+        ol, op = np.argsort(-np.abs(lin), kind="stable"), np.argsort(-np.abs(pv), kind="stable")
+        if top is not None:
+            ol, op = ol[:int(top)], op[:int(top)]
+        names = {int(j): self._feature_name(int(J[j])) for j in set(ol.tolist()) | set(a[op].tolist()) | set(b[op].tolist())}
+        out = {"score": float(w0 + lin.sum() + pv.sum()), "bias": float(w0),
+               "linear": [{"feature": names[j], "value": float(lin[j])} for j in ol.tolist()],
+               "pairwise": [{"features": [names[int(a[m])], names[int(b[m])]], "value": float(pv[m])} for m in op.tolist()]}
+        if top is not None:
+            out["rest"] = float(lin.sum() + pv.sum() - lin[ol].sum() - pv[op].sum())
+        return out
+
     def _require_interactions(self, what: str) -> None:
         self._check_fitted()
         if getattr(self, "mode_", None) != "interactions":

@@ -102,6 +102,26 @@ class EASE(Recommender):
         ids, sc = self._to_external(i, sc)
         return ids[0], sc[0]
 
+    def explain_history(self, items: Sequence[Any], targets: Sequence[Any],
+                        weights: Sequence[float] | None = None) -> list[dict[str, Any]]:
+        """Why each of ``targets`` scores as it does for the history ``items``: EASE's score is a
+        sum over the history, ŝᵢ = Σⱼ xⱼ Bⱼᵢ, so history item j contributes xⱼBⱼᵢ and the
+        contributions add up to the :meth:`recommend_for_history` score. One dict per target:
+        ``{"item", "score", "contributions": [{"item", "value"}, ...]}`` (largest value first)."""
+        self._check_fitted()
+        idx = self.items_.index(list(items) if not isinstance(items, np.ndarray) else items)
+        w = np.ones(len(idx)) if (weights is None or self.binarize) else np.asarray(weights, dtype=np.float64)
+        uniq, inv = np.unique(idx, return_inverse=True)
+        x = np.bincount(inv, weights=w, minlength=len(uniq)) if len(uniq) else np.zeros(0)
+        if self.binarize:
+            x = (x > 0).astype(np.float64)
+        t = self.items_.index(list(targets))
+        C = (self.B_[uniq][:, t].astype(np.float64) * x[:, None]).T  # (n_targets, n_hist)
+        hist, tids = self.items_.ids[uniq].tolist(), self.items_.ids[t].tolist()
+        return [{"item": ti, "score": float(C[r].sum()),
+                 "contributions": [{"item": hist[j], "value": float(C[r, j])} for j in np.argsort(-C[r], kind="stable")]}
+                for r, ti in enumerate(tids)]
+
     def _get_arrays(self) -> dict[str, np.ndarray]:
         X = self._X
         return {**super()._get_arrays(), "B": self.B_, "X_data": X.data}

@@ -152,6 +152,47 @@ class RuleRecommender(Model):
         ids, scores = self.recommend([list(items)], k=k)
         return ids[0], scores[0]
 
+    def explain(self, basket: Sequence[Any], targets: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rule behind each of ``targets`` for ``basket``: the kept rule A → c with A ⊆ basket
+        whose ``metric`` is highest (the one that gave c its score in :meth:`recommend`), as
+        ``{"item", "rule": {"antecedent": [...], "consequent", "support", "confidence", "lift"}}``;
+        ``"rule": None`` for a target no rule reaches (a popularity fill-in). Unknown basket items
+        are ignored."""
+        self._check_fitted()
+        fp = self.fp_
+        ix = self.items_.index(list(basket), missing="mask")
+        in_basket = np.zeros(len(fp.rank_item_), dtype=bool)
+        r = self._rank_of[ix[ix >= 0]]
+        in_basket[r[r >= 0]] = True
+        node_of_rule = np.repeat(np.arange(len(self.r_indptr_) - 1), np.diff(self.r_indptr_))
+        n = float(fp.n_baskets_)
+        out = []
+        for c in self.items_.index(list(targets)).tolist():
+            best = None
+            rc = int(self._rank_of[c])
+            for j in np.flatnonzero(self.r_cons_ == rc).tolist():
+                node, ant = int(node_of_rule[j]), []
+                while node > 0 and in_basket[fp.t_item_[node]]:
+                    ant.append(int(fp.t_item_[node]))
+                    node = int(fp.t_parent_[node])
+                if node > 0 or not ant or len(ant) > self._max_ant:
+                    continue  # the antecedent is not inside the basket
+                if best is None or self.r_score_[j] > best[0]:
+                    best = (float(self.r_score_[j]), int(node_of_rule[j]), ant)
+            if best is None:
+                out.append({"item": self.items_.ids[c].tolist(), "rule": None})
+                continue
+            _, node, ant = best
+            ant_ids = self.items_.ids[fp.rank_item_[ant]].tolist()
+            n_ant = float(fp.t_count_[node])
+            n_both = float(fp.t_count_[fp._node(ant_ids + [self.items_.ids[c]])])
+            conf = n_both / n_ant
+            out.append({"item": self.items_.ids[c].tolist(),
+                        "rule": {"antecedent": ant_ids, "consequent": self.items_.ids[c].tolist(),
+                                 "support": n_both / n, "confidence": conf,
+                                 "lift": conf / (float(self.item_counts_[c]) / n)}})
+        return out
+
     def rules(self, **kw: Any):
         """The kept rules as a DataFrame (mlxtend columns)."""
         self._check_fitted()

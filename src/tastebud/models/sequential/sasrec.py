@@ -551,6 +551,44 @@ class SASRec(Recommender):
         ids, sc = self.recommend_for_histories([items], k, filter_seen, candidates, unknown)
         return ids[0], sc[0]
 
+    def explain_history(self, items: Sequence[Any], unknown: Literal["skip", "raise"] = "skip") -> dict[str, Any]:
+        """Attention weights of the next-item query over the history ``items`` (oldest first).
+
+        The query is the last position's hidden state; in block b it attends to the history with
+        weights softmax(q·kⱼ/√d) (causal, padding masked), averaged over heads. Returns
+        ``{"items": [...], "weights": [...], "layers": [[...], ...]}``: the history items the
+        model read (the last ``max_len``), the last block's weights (summing to 1, the strongest
+        influence on the ranking) and each block's weights. The same weights explain every
+        recommended item, since the query does not depend on the candidate."""
+        self._check_fitted()
+        idx = self._map_history(items, unknown)[-int(self.max_len):]
+        if len(idx) == 0:
+            return {"items": [], "weights": [], "layers": []}
+        net = self.net_.eval()
+        seen: list[tuple[Any, Any, Any, Any]] = []
+
+        def grab(mod, args, out):
+            seen.append((mod, args[0], args[1], args[2]))
+
+        hooks = [b.attn.register_forward_hook(grab) for b in net.blocks]
+        try:
+            x = torch.as_tensor(np.asarray(idx, dtype=np.int64)[None, :] + 1, device=self._device)
+            with torch.no_grad():
+                net(x)
+                layers = []
+                for mod, q_in, kv_in, allowed in seen:
+                    L, d = q_in.shape[1], q_in.shape[2] // mod.heads
+                    q = mod.q(q_in[:, -1:]).view(1, 1, mod.heads, d).transpose(1, 2)
+                    k = mod.k(kv_in).view(1, L, mod.heads, d).transpose(1, 2)
+                    att = (q @ k.transpose(-1, -2)) / d ** 0.5
+                    att = att.masked_fill(~allowed[:, :, -1:, :], float("-inf")).softmax(-1)
+                    layers.append(att.mean(1)[0, 0].float().cpu().numpy().astype(np.float64))
+        finally:
+            for h in hooks:
+                h.remove()
+        return {"items": self.items_.ids[idx].tolist(), "weights": layers[-1].tolist(),
+                "layers": [w.tolist() for w in layers]}
+
     def item_vectors(self) -> np.ndarray:
         """Item output embeddings Mᵢ (n_items, hidden) (projected when factorized)."""
         self._check_fitted()
