@@ -190,17 +190,37 @@ def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_src, n_dep, n_lin
 
 
 @njit(cache=True)
-def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_len):
+def _grow_capped(a, need, cap):
+    """:func:`_grow`, but never longer than ``cap`` entries (``need <= cap``)."""
+    if need <= a.shape[0]:
+        return a
+    n = min(cap, max(need, 2 * a.shape[0] + 16))
+    b = np.empty(n, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_len, max_itemsets):
     """Mine all itemsets with count >= ``min_count`` (and length <= ``max_len``; 0 = no limit).
 
     ``indptr``/``ranks``: CSR of the baskets restricted to frequent items, each row sorted
     ascending by rank. ``freq_counts[r]``: count of the item of rank ``r``.
     Returns the trie ``(t_parent, t_item, t_count, t_first, t_nchild, n_nodes)``.
+
+    ``max_itemsets`` > 0 bounds the trie: it never grows beyond ``max_itemsets + n_freq + 2``
+    nodes, and mining stops as soon as a step would need more. The trie returned is then a
+    valid but partial one (every itemset in it is frequent, with its true count) holding more
+    than ``max_itemsets`` itemsets, i.e. ``n_nodes - 1 > max_itemsets`` tells the caller that
+    the limit was passed. (The single items always fit.)
     """
     if max_len <= 0:
         max_len = 1 << 30
+    cap_nodes = 1 << 62
+    if max_itemsets > 0:
+        cap_nodes = max_itemsets + n_freq + 2
     # ---- trie (output)
-    cap_t = max(16, 2 * n_freq + 1)
+    cap_t = min(max(16, 2 * n_freq + 1), max(cap_nodes, n_freq + 1))
     t_parent = np.empty(cap_t, dtype=np.int64)
     t_item = np.empty(cap_t, dtype=np.int32)
     t_count = np.empty(cap_t, dtype=np.int64)
@@ -301,11 +321,13 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             i_nn = _grow(i_nn, need[0])
             i_dsum = _grow(i_dsum, need[0])
         if need[1] > t_parent.shape[0]:
-            t_parent = _grow(t_parent, need[1])
-            t_item = _grow(t_item, need[1])
-            t_count = _grow(t_count, need[1])
-            t_first = _grow(t_first, need[1])
-            t_nchild = _grow(t_nchild, need[1])
+            if need[1] > cap_nodes:
+                break  # the trie would pass max_itemsets (st[1] - 1 > max_itemsets): stop, partial
+            t_parent = _grow_capped(t_parent, need[1], cap_nodes)
+            t_item = _grow_capped(t_item, need[1], cap_nodes)
+            t_count = _grow_capped(t_count, need[1], cap_nodes)
+            t_first = _grow_capped(t_first, need[1], cap_nodes)
+            t_nchild = _grow_capped(t_nchild, need[1], cap_nodes)
         if need[2] > dat.shape[0]:
             dat = _grow(dat, need[2])
         if need[3] > n_item.shape[0]:
@@ -537,6 +559,7 @@ M_CONS_SUPPORT = 7
 M_JACCARD = 8
 M_CERTAINTY = 9
 M_KULCZYNSKI = 10
+M_REPRESENTATIVITY = 11
 
 
 @njit(cache=True, inline="always")
@@ -572,8 +595,20 @@ def rule_metric(code, cx, ca, cc, n):
         if 1.0 - sc == 0.0:
             return 0.0
         return (conf - sc) / (1.0 - sc)
+    if code == M_REPRESENTATIVITY:
+        return 1.0  # share of baskets without missing values (mlxtend); baskets have none
     # kulczynski
     return (conf + sx / sc) / 2.0
+
+
+@njit(cache=True)
+def rule_values(t_count, x, a, c, n, code):
+    """The metric ``code`` of the rules (itemset, antecedent, consequent trie nodes) in one
+    pass (the same arithmetic as ``tastebud.models.rules.metrics.rule_metrics``)."""
+    out = np.empty(x.shape[0], dtype=np.float64)
+    for i in range(x.shape[0]):
+        out[i] = rule_metric(code, t_count[x[i]], t_count[a[i]], t_count[c[i]], n)
+    return out
 
 
 @njit(cache=True, inline="always")
