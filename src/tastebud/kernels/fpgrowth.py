@@ -620,6 +620,29 @@ def _passes(code, thr, cx, ca, cc, n, min_conf_num, min_conf_den):
 
 
 @njit(cache=True)
+def rules_state(max_items, one_consequent):
+    """The working arrays of :func:`_rules_loop` for itemsets of up to ``max_items`` items:
+    ``(stack, sdepth, off, sub, items, st, need)`` (a DFS stack over the trie; per depth d the
+    subset-node table ``sub[off[d]:off[d] + 2^d]``; the items of the current path; the loop's
+    state and its requests)."""
+    stack = np.empty(1024, dtype=np.int64)
+    sdepth = np.empty(1024, dtype=np.int64)
+    maxd = max_items + 1
+    off = np.zeros(maxd + 1, dtype=np.int64)
+    if not one_consequent:
+        for d in range(1, maxd):
+            off[d + 1] = off[d] + (1 << d)
+        sub = np.empty(off[maxd], dtype=np.int64)
+    else:
+        sub = np.empty(1, dtype=np.int64)
+    items = np.empty(maxd + 1, dtype=np.int32)  # items of the current path, items[0] = depth-1 item
+    st = np.zeros(3, dtype=np.int64)  # (next root, stack top, rules so far) between calls
+    st[1] = -1
+    need = np.zeros(2, dtype=np.int64)
+    return stack, sdepth, off, sub, items, st, need
+
+
+@njit(cache=True)
 def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
               min_conf_num, min_conf_den, one_consequent, count_only, max_items):
     """Rules from the trie subtrees under the trie nodes ``roots`` (children of the root).
@@ -634,22 +657,7 @@ def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
     rx = np.empty(cap if not count_only else 0, dtype=np.int64)
     ra = np.empty(cap if not count_only else 0, dtype=np.int64)
     rc = np.empty(cap if not count_only else 0, dtype=np.int64)
-    # DFS stack over the trie; per depth d the subset-node table of size 2^d
-    stack = np.empty(1024, dtype=np.int64)
-    sdepth = np.empty(1024, dtype=np.int64)
-    # sub[d] occupies [off[d], off[d] + 2^d)
-    maxd = max_items + 1
-    off = np.zeros(maxd + 1, dtype=np.int64)
-    if not one_consequent:
-        for d in range(1, maxd):
-            off[d + 1] = off[d] + (1 << d)
-        sub = np.empty(off[maxd], dtype=np.int64)
-    else:
-        sub = np.empty(1, dtype=np.int64)
-    items = np.empty(maxd + 1, dtype=np.int32)  # items of the current path, items[0] = depth-1 item
-    st = np.zeros(3, dtype=np.int64)  # (next root, stack top, rules so far) between calls
-    st[1] = -1
-    need = np.zeros(2, dtype=np.int64)
+    stack, sdepth, off, sub, items, st, need = rules_state(max_items, one_consequent)
     while _rules_loop(st, need, t_item, t_count, t_first, t_nchild, roots, n, code, thr, min_conf_num,
                       min_conf_den, one_consequent, count_only, rx, ra, rc, stack, sdepth, off, sub, items):
         # a buffer ran short: grow it and resume

@@ -28,26 +28,13 @@ def rule_index_stream(t_item: np.ndarray, t_count: np.ndarray, t_first: np.ndarr
     ``max(chunk_size, rules of one itemset)`` rules. With ``copy=False`` the arrays are views
     of buffers that the next chunk overwrites (for callers that use a chunk before asking for
     the next one)."""
-    maxd = int(max_depth) + 1
-    off = np.zeros(maxd + 1, dtype=np.int64)
-    if not single_consequent:
-        for d in range(1, maxd):
-            off[d + 1] = off[d] + (1 << d)
-        sub = np.empty(off[maxd], dtype=np.int64)
-    else:
-        sub = np.empty(1, dtype=np.int64)
-    items = np.empty(maxd + 1, dtype=np.int32)
-    stack = np.empty(1024, dtype=np.int64)
-    sdepth = np.empty(1024, dtype=np.int64)
+    stack, sdepth, off, sub, items, st, need = K.rules_state(int(max_depth), bool(single_consequent))
     roots = np.arange(1, 1 + int(t_nchild[0]), dtype=np.int64)
     per_itemset = max_depth if single_consequent else (1 << max_depth) - 2
     cap = max(int(chunk_size), per_itemset, 1)
     rx = np.empty(cap, dtype=np.int64)
     ra = np.empty(cap, dtype=np.int64)
     rc = np.empty(cap, dtype=np.int64)
-    st = np.zeros(3, dtype=np.int64)
-    st[1] = -1
-    need = np.zeros(2, dtype=np.int64)
     n = float(n_baskets)
     while True:
         need[:] = 0
