@@ -159,6 +159,14 @@ def test_counting_closed_forms_and_early_stop():
         assert fp.count_rules(metric="representativity", min_threshold=1.01, single_consequent=single) == 0
 
 
+def test_count_rules_warns_before_a_very_long_count(monkeypatch):
+    fp = FPGrowth(0.2).fit(BS)
+    monkeypatch.setattr(fpmod, "_COUNT_WARN", fp.rule_count_bound() - 1)
+    with pytest.warns(UserWarning, match=r"count_rules tests 85,820 candidate rules one by one .* limit=N"):
+        n = fp.count_rules(min_threshold=0.6)
+    assert n == len(fp.rules(min_threshold=0.6))
+
+
 @pytest.mark.parametrize("names", [False, True])
 def test_streamed_parquet_equals_in_memory(tmp_path, names):
     bs = dense(names=names)
@@ -180,6 +188,11 @@ def test_streamed_parquet_equals_in_memory(tmp_path, names):
         order = [pos[k] for k in kw]
         for m in METRICS:
             np.testing.assert_array_equal(got[m].to_numpy()[order], want[m].to_numpy(), err_msg=m)
+    # chunks smaller than the rules of one itemset
+    deep = FPGrowth(60).fit(BS)
+    assert deep._max_depth() == 8  # an itemset of 8 items has 254 splits
+    sizes = [len(c) for c in deep.iter_rules(min_threshold=0.0, chunk_size=100)]
+    assert max(sizes) <= 100 and sum(sizes) == deep.rule_count_bound() == 85_820
     # itemsets, all and by length
     for min_len in (1, 3):
         want = fp.itemsets(min_len=min_len)

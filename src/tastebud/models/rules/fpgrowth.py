@@ -444,6 +444,11 @@ class FPGrowth(Model):
         if closed is not None:
             return closed
         if limit is None:
+            bound = self.rule_count_bound(single_consequent)
+            if bound > _COUNT_WARN:
+                warnings.warn(f"count_rules tests {bound:,} candidate rules one by one (minutes to hours); "
+                              "count_rules(..., limit=N) stops just past N, rule_count_bound() answers at once",
+                              stacklevel=2)
             return int(self._gen(args, single_consequent, True)[3])
         lim = L.check_limit(limit, "limit")
         total = 0
@@ -668,6 +673,8 @@ _RULE_CHUNK = 1 << 20
 # _COUNT_MIN rules; seconds)
 _COUNT_BUDGET = 10
 _COUNT_MIN = 20_000_000
+# count_rules warns above this many candidate rules to test
+_COUNT_WARN = 2_000_000_000
 
 
 def _chunk_size(value: Any) -> int:

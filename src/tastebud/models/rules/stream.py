@@ -4,7 +4,8 @@ Parquet files written one chunk (row group) at a time.
 
 The rule stream drives the kernel's resumable rule loop (``_rules_loop``) directly: the loop
 stops when its output buffer is full, the chunk is handed out, and the loop resumes where it
-stopped. Memory is O(chunk_size + 2^max_len) whatever the number of rules.
+stopped. Memory is O(chunk_size) plus 24 bytes × 2^L for itemsets of up to L items (the loop
+emits all the rules of an itemset at once), whatever the number of rules.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ def rule_index_stream(t_item: np.ndarray, t_count: np.ndarray, t_first: np.ndarr
                       copy: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(itemset, antecedent, consequent)`` trie-node arrays of the rules passing the
     threshold, in the order of :func:`tastebud.kernels.fpgrowth.gen_rules`, in chunks of at most
-    ``max(chunk_size, rules of one itemset)`` rules. With ``copy=False`` the arrays are views
+    ``chunk_size`` rules. The kernel's buffer holds ``max(chunk_size, 2^max_depth - 2)`` rules
+    (24 bytes each): all the rules of one itemset at least. With ``copy=False`` the arrays are views
     of buffers that the next chunk overwrites (for callers that use a chunk before asking for
     the next one)."""
     stack, sdepth, off, sub, items, st, need = K.rules_state(int(max_depth), bool(single_consequent))
     roots = np.arange(1, 1 + int(t_nchild[0]), dtype=np.int64)
     per_itemset = max_depth if single_consequent else (1 << max_depth) - 2
-    cap = max(int(chunk_size), per_itemset, 1)
+    step = max(int(chunk_size), 1)
+    cap = max(step, per_itemset)
     rx = np.empty(cap, dtype=np.int64)
     ra = np.empty(cap, dtype=np.int64)
     rc = np.empty(cap, dtype=np.int64)
@@ -47,7 +50,11 @@ def rule_index_stream(t_item: np.ndarray, t_count: np.ndarray, t_first: np.ndarr
             sdepth = np.resize(sdepth, size)
         nr = int(st[2])
         if nr and (not more or need[1] > rx.shape[0]):
-            yield (rx[:nr].copy(), ra[:nr].copy(), rc[:nr].copy()) if copy else (rx[:nr], ra[:nr], rc[:nr])
+            # the buffer holds all the rules of whole itemsets (2^L - 2 for one of L items):
+            # hand them out in slices of chunk_size
+            for lo in range(0, nr, step):
+                hi = min(nr, lo + step)
+                yield (rx[lo:hi].copy(), ra[lo:hi].copy(), rc[lo:hi].copy()) if copy else (rx[lo:hi], ra[lo:hi], rc[lo:hi])
             st[2] = 0
         if not more:
             return
