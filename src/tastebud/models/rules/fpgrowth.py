@@ -246,9 +246,10 @@ class FPGrowth(Model):
         return self._fs_arr
 
     def _frozensets(self, nodes: np.ndarray) -> np.ndarray:
-        """Frozensets of the trie ``nodes``: from the cached array of every node on tries of up
-        to ``_FS_ALL_NODES`` nodes, else built for these nodes only (memory O(len(nodes)))."""
-        if self._fs_arr is not None or len(self.t_parent_) <= _FS_ALL_NODES:
+        """Frozensets of the trie ``nodes``: from the cached array of every node when it exists
+        or when ``nodes`` are many (a quarter of a trie of up to ``_FS_ALL_NODES`` nodes), else
+        built for these nodes only (memory O(len(nodes)), e.g. for the best k rules)."""
+        if self._fs_arr is not None or len(self.t_parent_) <= min(_FS_ALL_NODES, 4 * len(nodes)):
             return self._frozenset_array()[nodes]
         u, inv = np.unique(nodes, return_inverse=True)
         ptr, ranks = node_items(u, self.t_parent_, self.t_item_, self._depth, self._max_depth())
@@ -664,9 +665,9 @@ class FPGrowth(Model):
                        arrays["t_nchild"].astype(np.int32))
 
 
-# tries of up to this many nodes get one cached frozenset per node; larger ones build frozensets
-# only for the nodes a result needs
-_FS_ALL_NODES = 2_000_000
+# rule frames of tries of up to this many nodes may build (and cache) one frozenset per node;
+# larger ones build frozensets only for the nodes a result needs
+_FS_ALL_NODES = 1_000_000
 # rules per chunk of the streamed paths (top_k, counting with a limit, the max_rules guard)
 _RULE_CHUNK = 1 << 20
 # the max_rules error counts the rules exactly up to this many times max_rules (at least
