@@ -30,6 +30,7 @@ from ...exceptions import DataError
 from ...kernels import fpgrowth as K
 from ..base import Model
 from .fpgrowth import FPGrowth, check_trie, trie_specs
+from .limits import DEFAULT_MAX_ITEMSETS, DEFAULT_MAX_RULES
 
 
 class RuleRecommender(Model):
@@ -37,19 +38,29 @@ class RuleRecommender(Model):
 
     Parameters: ``min_support`` (fraction or count, as :class:`FPGrowth`), ``min_confidence``,
     ``max_len`` (longest itemset, so antecedents have at most ``max_len - 1`` items),
-    ``metric`` ("confidence" or "lift") ranking the consequents, ``fill_popular``.
+    ``metric`` ("confidence" or "lift") ranking the consequents, ``fill_popular``;
+    ``max_itemsets`` and ``max_rules``: the size guards of :class:`FPGrowth` (the model keeps
+    its rules in memory, 24 bytes each), raising
+    :class:`~tastebud.exceptions.ResultTooLargeError` with a ``min_support`` that fits.
     """
 
     registry_name = "rules"
     demo_params = {"min_support": 0.005, "min_confidence": 0.1}
 
     def __init__(self, min_support: float | int = 0.001, min_confidence: float = 0.1, max_len: int | None = 4,
-                 metric: str = "confidence", fill_popular: bool = True):
+                 metric: str = "confidence", fill_popular: bool = True,
+                 max_itemsets: int | None = DEFAULT_MAX_ITEMSETS, max_rules: int | None = DEFAULT_MAX_RULES):
         self.min_support = min_support
         self.min_confidence = min_confidence
         self.max_len = max_len
         self.metric = metric
         self.fill_popular = fill_popular
+        self.max_itemsets = max_itemsets
+        self.max_rules = max_rules
+
+    def _fpgrowth(self) -> FPGrowth:
+        return FPGrowth(min_support=self.min_support, max_len=self.max_len, max_itemsets=self.max_itemsets,
+                        max_rules=self.max_rules)
 
     def fit(self, data: Any) -> "RuleRecommender":
         if self.metric not in ("confidence", "lift"):
@@ -57,7 +68,7 @@ class RuleRecommender(Model):
         if not (0.0 <= float(self.min_confidence) <= 1.0):
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}")
         b = as_baskets(data)
-        fp = FPGrowth(min_support=self.min_support, max_len=self.max_len).fit(b)
+        fp = self._fpgrowth().fit(b)
         ra = fp.rule_arrays("confidence", float(self.min_confidence), single_consequent=True)
         n = float(fp.n_baskets_)
         conf = ra.count / ra.antecedent_count
@@ -222,7 +233,7 @@ class RuleRecommender(Model):
         check_trie(path, arrays, "fp_", extra["fp"])
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        fp = FPGrowth(min_support=self.min_support, max_len=self.max_len)
+        fp = self._fpgrowth()
         fp._set_arrays({k[3:]: v for k, v in arrays.items() if k.startswith("fp_")}, extra["fp"])
         fp.fitted_ = True
         self.fp_ = fp
