@@ -22,11 +22,13 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import warnings
 from typing import Any, ClassVar, Literal, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._params import checked_init, param_table, translate
 from ..data.idmap import IdMap
 from ..exceptions import FormatError, NotFittedError, UnknownIdError
 from ..persistence import read_model_file, write_model_file
@@ -42,6 +44,13 @@ class Model:
     registry_name: ClassVar[str] = ""
     #: small, fast settings used by ``make demo`` (merged over the defaults)
     demo_params: ClassVar[dict[str, Any]] = {}
+    #: deprecated parameter names still accepted (with a FutureWarning): old name -> new name
+    renamed_params: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # old names translated, unknown names listed (tastebud._params)
+            cls.__init__ = checked_init(cls.__dict__["__init__"])
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -50,17 +59,33 @@ class Model:
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
+    @classmethod
+    def param_table(cls) -> list[tuple[str, Any, str]]:
+        """``(name, default, one-line description)`` of every hyperparameter, descriptions read
+        from the class docstring's ``Parameters`` section (``tastebud models NAME`` prints it)."""
+        return param_table(cls)
+
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments as given (the model's hyperparameters)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> "Model":
-        valid = set(self._param_names())
+        valid = self._param_names()
+        params = translate(type(self).__name__, self.renamed_params, params)
+        bad = [k for k in params if k not in valid]
+        if bad:
+            raise ValueError(f"{type(self).__name__} has no parameter {bad[0]!r}; valid parameters: {', '.join(valid)}")
         for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {k!r}; parameters are {sorted(valid)}")
             setattr(self, k, v)
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for missing attributes: a deprecated parameter name reads the new one
+        new = type(self).renamed_params.get(name)
+        if new is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        warnings.warn(f"{type(self).__name__}.{name} is deprecated, use .{new}", FutureWarning, stacklevel=2)
+        return getattr(self, new)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -102,7 +127,8 @@ class Model:
             raise FormatError(f"{path}: unknown model class {meta['class']!r}") from e
         if cls not in (Model, Recommender, RatingPredictor) and not issubclass(klass, cls):
             raise FormatError(f"{path} holds a {klass.__name__}, not a {cls.__name__}")
-        obj = klass(**meta["params"])
+        # files written with since-renamed parameter names load without a warning
+        obj = klass(**translate(klass.__name__, klass.renamed_params, meta["params"], warn=False))
         obj._set_arrays(arrays, meta.get("extra", {}))
         obj.fitted_ = True
         return obj
