@@ -34,9 +34,13 @@ from .fpgrowth import FPGrowth
 class RuleRecommender(Model):
     """Basket completion from association rules (one-item consequents).
 
-    Parameters: ``min_support`` (fraction or count, as :class:`FPGrowth`), ``min_confidence``,
-    ``max_len`` (longest itemset, so antecedents have at most ``max_len - 1`` items),
-    ``metric`` ("confidence" or "lift") ranking the consequents, ``fill_popular``.
+    Parameters
+    ----------
+    min_support : fraction of baskets in (0, 1] or absolute count >= 1, as :class:`FPGrowth`.
+    min_confidence : keep rules A → c with confidence at least this.
+    max_len : longest itemset mined, so antecedents have at most ``max_len - 1`` items (None: no limit).
+    metric : ``"confidence"`` or ``"lift"``, the score of a consequent.
+    fill_popular : complete short lists with the most popular remaining items.
     """
 
     registry_name = "rules"
