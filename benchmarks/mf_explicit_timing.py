@@ -71,9 +71,9 @@ def main() -> None:
         tr = Interactions.from_frame(read_ml100k_ratings(d / f"u{fold}.base"), rating="rating")
         te = read_ml100k_ratings(d / f"u{fold}.test")
         y = te.rating.to_numpy(np.float64)
-        MatrixFactorization(n_epochs=1).fit(tr)  # load the kernels (numba cache) outside the timing
-        MatrixFactorization(n_epochs=1, parallel=True).fit(tr)
-        MatrixFactorization(n_epochs=1, parallel="hogwild").fit(tr)
+        MatrixFactorization(epochs=1).fit(tr)  # load the kernels (numba cache) outside the timing
+        MatrixFactorization(epochs=1, parallel=True).fit(tr)
+        MatrixFactorization(epochs=1, parallel="hogwild").fit(tr)
         before = load()
         row = {"fold": fold}
         for name, params in (("mf", {}), ("mf_parallel", {"parallel": True}), ("mf_hogwild", {"parallel": "hogwild"})):
