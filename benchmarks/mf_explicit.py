@@ -42,6 +42,8 @@ from tastebud.models.mf.svdpp import SVDpp  # noqa: E402
 # them; MatrixFactorization's defaults changed (issue #14: tuned on a validation split), so the
 # side-by-side rows pass Surprise's SVD settings explicitly (tastebud names: factors, epochs, lr, reg, init_std).
 SURPRISE_SVD = {"factors": 100, "epochs": 20, "lr": 0.005, "reg": 0.02, "init_std": 0.1, "shuffle": False}
+# Spark MLlib ALS's defaults (rank 10, maxIter 10, regParam 0.1, no biases); tastebud ALS's own differ since issue #14
+SPARK_ALS = {"factors": 10, "epochs": 10, "reg": 0.1, "biased": False}
 SWEEP = {
     "MatrixFactorization": [
         {"factors": 100, "epochs": 50, "lr": 0.01, "reg": 0.1, "shuffle": True},
@@ -199,8 +201,9 @@ def main() -> None:
         ("MatrixFactorization (defaults)", MatrixFactorization, {}, None, repeats),
         ("SVDpp", SVDpp, {}, "SVDpp", 1),
         ("SVDpp parallel=True", SVDpp, {"parallel": True}, "SVDpp", 1),
-        ("ALS", ALS, {}, "ALS", repeats),
-        ("ALS biased=True", ALS, {"biased": True}, None, repeats),
+        ("ALS (Spark settings)", ALS, SPARK_ALS, "ALS", repeats),
+        ("ALS biased=True (Spark settings)", ALS, {**SPARK_ALS, "biased": True}, None, repeats),
+        ("ALS (defaults)", ALS, {}, None, repeats),
     ]
     per_model: dict[str, list[dict]] = {}
     for fold in data:

@@ -28,10 +28,14 @@ class ALS(_ExplicitFactorModel):
     target rᵤᵢ − μ − bᵢ. Users (then items) are solved in parallel, independently, so results do
     not depend on the thread count.
 
-    Defaults follow Spark MLlib's ALS, which implements this method: 10 factors, 10 iterations,
-    λ = 0.1, no biases. Item factors start from N(0, ``init_std``²), by default ``init_std`` =
-    1/√k so that rows have unit expected norm (Spark normalises its random rows to unit norm);
-    each epoch solves users, then items. Unseen users/items: μ plus the known bias (without biases, μ). ``fit(data, valid=...)``
+    Defaults: 20 factors, 10 epochs, λ = 0.2, with biases — chosen on a validation split of
+    ml-latest-small's training ratings (``benchmarks/defaults.py tune-als``: the cheapest setting
+    within 0.001 of the best validation RMSE); Spark MLlib's ALS, which implements this method,
+    has 10 factors, 10 iterations, λ = 0.1 and no biases (``ALS(factors=10, reg=0.1,
+    biased=False)``), which lost to the bias-only baseline there (benchmarks/results/defaults.md).
+    Item factors start from N(0, ``init_std``²), by default ``init_std`` = 1/√k so that rows have
+    unit expected norm (Spark normalises its random rows to unit norm); each epoch solves users,
+    then items. Unseen users/items: μ plus the known bias (without biases, μ). ``fit(data, valid=...)``
     records validation RMSE per epoch and supports early stopping (``patience``).
 
     Parameters
@@ -39,7 +43,7 @@ class ALS(_ExplicitFactorModel):
     factors : latent dimension k.
     epochs : ALS sweeps (each solves all users, then all items).
     reg : weighted-λ L2 weight λ (each row's penalty is λ times its number of ratings).
-    biased : learn μ, bᵤ, bᵢ as well (Spark's ALS has none).
+    biased : learn μ, bᵤ, bᵢ as well (Spark's ALS has none; False gives r̂ᵤᵢ = pᵤᵀ qᵢ).
     init_std : standard deviation of the initial item factors (None: 1/√k, rows of unit expected norm).
     patience : with ``fit(..., valid=...)``, stop after this many epochs without a better
         validation RMSE and restore the best epoch (None: train all ``epochs``).
@@ -58,10 +62,10 @@ class ALS(_ExplicitFactorModel):
 
     def __init__(
         self,
-        factors: int = 10,
+        factors: int = 20,
         epochs: int = 10,
-        reg: float = 0.1,
-        biased: bool = False,
+        reg: float = 0.2,
+        biased: bool = True,
         init_std: float | None = None,
         patience: int | None = None,
         clip: bool = True,
