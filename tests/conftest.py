@@ -44,3 +44,18 @@ def ml100k_u1(ml100k_dir: Path):
     te = read_ml100k_ratings(ml100k_dir / "u1.test")
     train = Interactions.from_frame(tr, rating="rating", timestamp="timestamp", user_map=full.users, item_map=full.items)
     return full, train, te
+
+
+@pytest.fixture(scope="session")
+def ml_latest_small_holdout(data_dir: Path):
+    """(train, test user ids, test item ids, test ratings): `tastebud evaluate`'s seeded 80/20
+    holdout of ml-latest-small (the protocol of the defaults checks, issue #14 item 11)."""
+    if not (data_dir / "ml-latest-small" / "ratings.csv").exists():
+        pytest.skip("ml-latest-small not found under TASTEBUD_DATA")
+    from tastebud import split
+    from tastebud.data import datasets
+
+    full = datasets.load("movielens-latest-small").interactions
+    train, test = split.holdout(full, test_size=0.2, per_user=False, random_state=0)
+    u, i, r, _ = test.coo()
+    return train, test.users.ids[u], test.items.ids[i], r

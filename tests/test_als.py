@@ -141,22 +141,17 @@ def test_ml100k_u1_end_to_end(ml100k_u1):
     assert err < 0.95, err
 
 
-def test_defaults_beat_the_bias_baseline_on_ml_latest_small(data_dir):
+def test_defaults_beat_the_bias_baseline_on_ml_latest_small(ml_latest_small_holdout):
     """Issue #14: Spark's settings (10 factors, λ 0.1, no biases; the defaults before) lost to
     BaselinePredictor on ml-latest-small's 80/20 holdout; the defaults chosen on a validation split
     inside the training part (benchmarks/defaults.py tune-als) beat it."""
-    if not (data_dir / "ml-latest-small" / "ratings.csv").exists():
-        pytest.skip("ml-latest-small not found under TASTEBUD_DATA")
-    import tastebud as tb
+    from tastebud.models.baselines.baseline import BaselinePredictor
 
-    full = tb.datasets.load("movielens-latest-small").interactions
-    train, test = tb.split.holdout(full, test_size=0.2, per_user=False, random_state=0)
-    u, i, r, _ = test.coo()
-    uid, iid = test.users.ids[u], test.items.ids[i]
+    train, uid, iid, r = ml_latest_small_holdout
 
     def rmse(m):
         return float(np.sqrt(np.mean((m.fit(train).predict(uid, iid) - r) ** 2)))
 
-    base = rmse(tb.BaselinePredictor())
+    base = rmse(BaselinePredictor())
     assert rmse(ALS(random_state=0)) < base - 0.005
     assert rmse(ALS(factors=10, reg=0.1, biased=False, random_state=0)) > base
