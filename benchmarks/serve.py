@@ -71,7 +71,7 @@ def build_models(folder: Path, quick: bool) -> dict:
         df = pd.DataFrame({"user": seqs.users.ids[rows], "item": seqs.items.ids[seqs.indices]})
         inter = tb.Interactions.from_frame(df, duplicates="sum")
         t0 = time.perf_counter()
-        m = tb.ImplicitALS(factors=64, iterations=3 if quick else 5, random_state=0).fit(inter)
+        m = tb.ImplicitALS(factors=64, epochs=3 if quick else 5, random_state=0).fit(inter)
         m.save(folder / "games.tb")
         info["games"] = {"items": inter.n_items, "users": inter.n_users, "fit_s": time.perf_counter() - t0,
                          "users_sample": inter.users.ids[:2000].tolist()}
@@ -82,7 +82,7 @@ def build_models(folder: Path, quick: bool) -> dict:
     df = pd.concat([df, pd.DataFrame({"user": np.zeros(n_items, np.int64), "item": np.arange(n_items)})])  # every item present
     inter = tb.Interactions.from_frame(df, duplicates="sum")
     t0 = time.perf_counter()
-    m = tb.ImplicitALS(factors=64, iterations=2, random_state=0).fit(inter)
+    m = tb.ImplicitALS(factors=64, epochs=2, random_state=0).fit(inter)
     m.save(folder / "synth100k.tb")
     info["synth100k"] = {"items": inter.n_items, "users": inter.n_users, "fit_s": time.perf_counter() - t0,
                          "users_sample": inter.users.ids[1:2001].tolist()}

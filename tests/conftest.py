@@ -92,3 +92,18 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def ml_latest_small_holdout(data_dir: Path):
+    """(train, test user ids, test item ids, test ratings): `tastebud evaluate`'s seeded 80/20
+    holdout of ml-latest-small (the protocol of the defaults checks, issue #14 item 11)."""
+    if not (data_dir / "ml-latest-small" / "ratings.csv").exists():
+        pytest.skip("ml-latest-small not found under TASTEBUD_DATA")
+    from tastebud import split
+    from tastebud.data import datasets
+
+    full = datasets.load("movielens-latest-small").interactions
+    train, test = split.holdout(full, test_size=0.2, per_user=False, random_state=0)
+    u, i, r, _ = test.coo()
+    return train, test.users.ids[u], test.items.ids[i], r

@@ -45,9 +45,9 @@ def build_folder(root: Path, with_rules: bool = True) -> Path:
     models.mkdir(parents=True, exist_ok=True)
     df = interactions()
     inter = tb.Interactions.from_frame(df, rating="rating")
-    tb.ImplicitALS(factors=8, iterations=8, regularization=0.05, random_state=0, num_threads=1).fit(inter).save(models / "als.tb")
+    tb.ImplicitALS(factors=8, epochs=8, reg=0.05, random_state=0, num_threads=1).fit(inter).save(models / "als.tb")
     (models / "bpr").mkdir(exist_ok=True)
-    tb.BPR(factors=8, iterations=20, random_state=0, num_threads=1).fit(inter).save(models / "bpr" / "1.tb")
+    tb.BPR(factors=8, epochs=20, random_state=0, num_threads=1).fit(inter).save(models / "bpr" / "1.tb")
     if with_rules:
         baskets = [g["item"].tolist() for _, g in df.groupby("user")]
         tb.RuleRecommender(min_support=0.05, min_confidence=0.2).fit(baskets).save(models / "rules.tb")

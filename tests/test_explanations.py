@@ -21,7 +21,7 @@ def topn():
 
 
 def test_implicit_als_contributions_sum_to_the_fold_in_score(topn):
-    m = tb.ImplicitALS(factors=8, iterations=5, regularization=0.1, alpha=2.0, solver="cholesky", random_state=0).fit(topn)
+    m = tb.ImplicitALS(factors=8, epochs=5, reg=0.1, alpha=2.0, solver="cholesky", random_state=0).fit(topn)
     hist, w = [1, 5, 7, 11], [1.0, 3.0, 0.5, 2.0]
     ids, sc = m.recommend_for_history(hist, k=5, weights=w)
     ex = m.explain_history(hist, ids, weights=w)
@@ -35,7 +35,7 @@ def test_implicit_als_contributions_sum_to_the_fold_in_score(topn):
     Y = m.item_factors_.astype(np.float64)
     idx = m.items_.index(hist)
     c = 1 + m.alpha * np.asarray(w)
-    A = Y.T @ Y + m.regularization * np.eye(8) + sum((cj - 1) * np.outer(Y[j], Y[j]) for j, cj in zip(idx, c))
+    A = Y.T @ Y + m.reg * np.eye(8) + sum((cj - 1) * np.outer(Y[j], Y[j]) for j, cj in zip(idx, c))
     t = m.items_.index([ids[0]])[0]
     for j, cj in zip(idx, c):
         want = Y[t] @ np.linalg.solve(A, cj * Y[j])
@@ -44,7 +44,7 @@ def test_implicit_als_contributions_sum_to_the_fold_in_score(topn):
 
 
 def test_ease_contributions_sum_to_the_score(topn):
-    m = tb.EASE(lambda_=10.0).fit(topn)
+    m = tb.EASE(reg=10.0).fit(topn)
     hist = [2, 3, 9]
     ids, sc = m.recommend_for_history(hist, k=4)
     for e, s in zip(m.explain_history(hist, ids), sc):
@@ -55,7 +55,7 @@ def test_ease_contributions_sum_to_the_score(topn):
 def test_item2vec_contributions_sum_to_the_score(scoring):
     rng = np.random.default_rng(1)
     seqs = [list(rng.choice(30, 10)) for _ in range(80)]
-    m = tb.Item2Vec(dim=8, epochs=2, scoring=scoring, num_threads=1, random_state=0).fit(seqs)
+    m = tb.Item2Vec(factors=8, epochs=2, scoring=scoring, num_threads=1, random_state=0).fit(seqs)
     hist = [int(seqs[0][0]), int(seqs[0][1]), int(seqs[0][2])]
     ids, sc = m.recommend_for_history(hist, k=5)
     ex = m.explain_history(hist, ids)
@@ -91,7 +91,7 @@ def test_fm_terms_sum_to_predict_and_pairwise_terms_are_brute_force():
     df = pd.DataFrame({"user": rng.integers(0, 15, 300), "item": rng.integers(0, 20, 300),
                        "rating": rng.integers(1, 6, 300).astype(float)})
     inter = tb.Interactions.from_frame(df, rating="rating", duplicates="mean")
-    m = tb.FactorizationMachine(rank=4, solver="mcmc", n_iter=20, implicit="user", random_state=0).fit(inter)
+    m = tb.FactorizationMachine(factors=4, solver="mcmc", epochs=20, implicit="user", random_state=0).fit(inter)
     u, i = int(inter.users.ids[0]), int(inter.items.ids[3])
     e = m.explain_pair(u, i)
     total = e["bias"] + sum(t["value"] for t in e["linear"]) + sum(t["value"] for t in e["pairwise"])

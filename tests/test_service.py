@@ -250,7 +250,7 @@ def test_new_version_swaps_in_and_a_bad_file_never_takes_the_service_down(served
     assert c.get("/model", params={"model": "bpr"}).json()["version"] == "1"
     old = c.get("/recommend/3", params={"model": "bpr", "k": 5}).json()["items"]
     df = interactions(seed=1)
-    m2 = tb.BPR(factors=8, iterations=5, random_state=1, num_threads=1).fit(tb.Interactions.from_frame(df, rating="rating"))
+    m2 = tb.BPR(factors=8, epochs=5, random_state=1, num_threads=1).fit(tb.Interactions.from_frame(df, rating="rating"))
     m2.save(models / "bpr" / "2.tb")
     (models / "bpr" / "10.tb").write_bytes(b"PK\x03\x04 this is not a model")  # the highest version, broken
     (models / "junk.tb").write_bytes(np.random.default_rng(0).bytes(5000))

@@ -84,7 +84,7 @@ def test_sigterm_stops_within_seconds_even_mid_request(tmp_path):
     inter = tb.Interactions.from_frame(df, duplicates="sum")
     models = tmp_path / "m"
     models.mkdir()
-    tb.ImplicitALS(factors=16, iterations=1, random_state=0, num_threads=1).fit(inter).save(models / "big.tb")
+    tb.ImplicitALS(factors=16, epochs=1, random_state=0, num_threads=1).fit(inter).save(models / "big.tb")
     users = inter.users.ids[:1000].tolist()
     log = tmp_path / "log"
     srv = Server(models, "--no-events", log=log).wait_ready()
@@ -157,7 +157,7 @@ def test_hot_swap_under_load_fails_no_request(root, tmp_path):
         time.sleep(0.5)
         df = interactions(seed=3)
         for v in (2, 3):
-            m = tb.BPR(factors=8, iterations=5, random_state=v, num_threads=1).fit(tb.Interactions.from_frame(df, rating="rating"))
+            m = tb.BPR(factors=8, epochs=5, random_state=v, num_threads=1).fit(tb.Interactions.from_frame(df, rating="rating"))
             m.save(models / "bpr" / f"{v}.tb")
             t0 = time.monotonic()
             while str(v) not in versions and time.monotonic() - t0 < 20:

@@ -1,7 +1,7 @@
 """The ``tastebud`` command line.
 
     tastebud datasets list|info NAME
-    tastebud models
+    tastebud models [MODEL]
     tastebud fit MODEL (--data FILE | --dataset NAME) --out PATH [-p key=value ...] [column options]
     tastebud recommend PATH --user ID [-k 10] [--json]
     tastebud similar PATH --item ID [-k 10]
@@ -125,14 +125,53 @@ def datasets_info(name: str) -> None:
 
 # ---------------------------------------------------------------- models
 @main.command("models")
-def models_cmd() -> None:
-    """List registered models (name, task, availability)."""
+@click.argument("model", required=False)
+def models_cmd(model: str | None) -> None:
+    """List registered models (name, task, availability), or MODEL's parameters with defaults."""
     from .models import registry
 
-    for name in registry.names():
-        task, desc = registry.info(name)
-        ok = "" if registry.available(name) else "  [not installed]"
-        click.echo(f"{name:14s} {task:9s} {desc}{ok}")
+    if model is None:
+        for name in registry.names():
+            task, desc = registry.info(name)
+            ok = "" if registry.available(name) else "  [not installed]"
+            click.echo(f"{name:14s} {task:9s} {desc}{ok}")
+        return
+    cls = _model_class(model)
+    task, desc = registry.info(model)
+    click.echo(f"{model}: {cls.__name__} — {desc} (task: {task})")
+    rows = [(name, repr(default), doc) for name, default, doc in cls.param_table()]
+    if not rows:
+        click.echo("no parameters")
+    else:
+        click.echo("parameters (set with `tastebud fit MODEL -p name=value`):")
+        w1 = max(len(r[0]) for r in rows)
+        w2 = min(max(len(r[1]) for r in rows), 14)
+        for name, default, doc in rows:
+            click.echo(f"  {name:{w1}s}  {default:{w2}s}  {doc}".rstrip())
+    if cls.renamed_params:
+        old = ", ".join(f"{o} → {n}" for o, n in cls.renamed_params.items())
+        click.echo(f"deprecated names (still accepted, with a warning): {old}")
+
+
+def _model_class(model: str) -> type:
+    from .models import registry
+
+    try:
+        return registry.get(model)
+    except KeyError as e:
+        raise click.ClickException(str(e).strip("'\""))
+    except ImportError as e:
+        raise click.ClickException(str(e))
+
+
+def _check_params(model: str, cls: type, params: dict[str, Any]) -> None:
+    """Unknown ``-p`` names: an error that lists the model's parameters."""
+    valid = cls._param_names()
+    bad = [k for k in params if k not in valid and k not in cls.renamed_params]
+    if bad:
+        s = "s" if len(bad) > 1 else ""
+        raise click.ClickException(f"unknown parameter{s} {', '.join(map(repr, bad))} for {model}; valid parameters: "
+                                   f"{', '.join(valid)} (see `tastebud models {model}`)")
 
 
 def _column_options(f: Any) -> Any:
@@ -178,15 +217,12 @@ def fit_cmd(model: str, data_path: str | None, dataset: str | None, out: str, pa
     from .model_io import load_training_data
     from .models import registry
 
+    cls = _model_class(model)
+    task, _ = registry.info(model)
+    hyper = _parse_params(params)
+    _check_params(model, cls, hyper)
     try:
-        task, _ = registry.info(model)
-        cls = registry.get(model)
-    except KeyError as e:
-        raise click.ClickException(str(e).strip("'\""))
-    except ImportError as e:
-        raise click.ClickException(str(e))
-    try:
-        kw = _parse_params(params)
+        kw = dict(hyper)
         data = load_training_data(task, data_path, dataset, user_col, item_col, rating_col, timestamp_col, sep,
                                   weight=weight_col, duplicates=duplicates, fmt=fmt,
                                   accepts_baskets=getattr(cls, "accepts_baskets", False))

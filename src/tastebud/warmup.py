@@ -152,9 +152,9 @@ def _item2vec() -> None:
 
     data = _ratings()
     seqs = Sequences.from_interactions(data)
-    m = Item2Vec(**model_kwargs(Item2Vec, dim=4, epochs=1, random_state=0)).fit(seqs)
+    m = Item2Vec(**model_kwargs(Item2Vec, factors=4, epochs=1, random_state=0)).fit(seqs)
     _exercise(m, seqs.users.ids, seqs.items.ids)
-    Item2Vec(**model_kwargs(Item2Vec, dim=4, epochs=1, mode="basket", random_state=0)).fit(_baskets())
+    Item2Vec(**model_kwargs(Item2Vec, factors=4, epochs=1, mode="basket", random_state=0)).fit(_baskets())
 
 
 def _transitions() -> None:

@@ -36,12 +36,16 @@ from .limits import DEFAULT_MAX_ITEMSETS, DEFAULT_MAX_RULES
 class RuleRecommender(Model):
     """Basket completion from association rules (one-item consequents).
 
-    Parameters: ``min_support`` (fraction or count, as :class:`FPGrowth`), ``min_confidence``,
-    ``max_len`` (longest itemset, so antecedents have at most ``max_len - 1`` items),
-    ``metric`` ("confidence" or "lift") ranking the consequents, ``fill_popular``;
-    ``max_itemsets`` and ``max_rules``: the size guards of :class:`FPGrowth` (the model keeps
-    its rules in memory, 24 bytes each), raising
-    :class:`~tastebud.exceptions.ResultTooLargeError` with a ``min_support`` that fits.
+    Parameters
+    ----------
+    min_support : fraction of baskets in (0, 1] or absolute count >= 1, as :class:`FPGrowth`.
+    min_confidence : keep rules A → c with confidence at least this.
+    max_len : longest itemset mined, so antecedents have at most ``max_len - 1`` items (None: no limit).
+    metric : ``"confidence"`` or ``"lift"``, the score of a consequent.
+    fill_popular : complete short lists with the most popular remaining items.
+    max_itemsets, max_rules : the size guards of :class:`FPGrowth` (the model keeps its rules in
+        memory, 24 bytes each); exceeding one raises :class:`~tastebud.exceptions.ResultTooLargeError`
+        naming a ``min_support`` that fits.
     """
 
     registry_name = "rules"
