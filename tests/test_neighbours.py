@@ -303,12 +303,15 @@ def test_slope_one_matches_its_definition():
     M = _random(25, 20, 0.35, seed=12, integer=True)
     R = M.toarray()
     model = tb.SlopeOne(clip=False).fit(_inter(M))
+    users, items, ref = [], [], []
     for u in range(R.shape[0]):
         for i in range(R.shape[1]):
             rel = [j for j in np.flatnonzero(R[u]) if ((R[:, i] != 0) & (R[:, j] != 0)).any()]
             dev = [np.mean((R[:, i] - R[:, j])[(R[:, i] != 0) & (R[:, j] != 0)]) for j in rel]
-            ref = R[u][R[u] != 0].mean() + (np.mean(dev) if dev else 0.0)
-            assert model.predict(f"u{u}", f"i{i}") == pytest.approx(ref, rel=1e-12)
+            users.append(f"u{u}")
+            items.append(f"i{i}")
+            ref.append(R[u][R[u] != 0].mean() + (np.mean(dev) if dev else 0.0))
+    np.testing.assert_allclose(model.predict(users, items), ref, rtol=1e-12)
 
 
 def test_knn_rating_fallbacks_and_clipping():
@@ -457,3 +460,19 @@ def test_itemknn_end_to_end_on_movielens_beats_popularity():
     knn = tb.evaluate(tb.ItemKNN(similarity="bm25", k=50).fit(train), test, ["ndcg@10"])["ndcg@10"]
     pop = tb.evaluate(tb.Popularity().fit(train), test, ["ndcg@10"])["ndcg@10"]
     assert knn > pop + 0.1
+
+
+def test_symbolic_row_sizing_gives_the_same_matrices(monkeypatch):
+    from tastebud.models.neighbours import _similarity
+
+    M = _random(40, 30, 0.15, seed=20, integer=True)
+    data = _inter(M)
+    dense = [tb.SAR(similarity_type="lift").fit(data).similarity_, tb.KNNBasic(user_based=False).fit(data).similarity_,
+             tb.SlopeOne().fit(data).deviations_]
+    monkeypatch.setattr(_similarity, "DENSE_BOUND_PAIRS", 0)  # force the symbolic pass
+    sym = [tb.SAR(similarity_type="lift").fit(data).similarity_, tb.KNNBasic(user_based=False).fit(data).similarity_,
+           tb.SlopeOne().fit(data).deviations_]
+    for a, b in zip(dense, sym):
+        np.testing.assert_array_equal(a.indptr, b.indptr)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.data, b.data)

@@ -139,8 +139,7 @@ def similarity_matrix(W: sp.csr_matrix, finish: dict[str, Any], k: int | None, *
             keep = np.arange(k)[None, :] < row_n[:, None]
             out_idx, out_val = out_idx.reshape(n, k)[keep], out_val.reshape(n, k)[keep]
         else:
-            bound = np.zeros(n, dtype=np.int64)
-            K.cooccurrence_counts(W.indptr, W.indices, Ft.indptr, Ft.indices, n, bound)
+            bound = _row_bounds(W, Ft, n)
             row_start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
             out_idx = np.empty(int(bound.sum()), dtype=np.int64)
             out_val = np.empty(int(bound.sum()), dtype=np.float64)
@@ -165,15 +164,28 @@ def corated_matrix(E: sp.csr_matrix, mode: int, *, shrinkage: float = 0.0, min_s
     Ft.sort_indices()
     args = (E.indptr, E.indices, E.data.astype(np.float64), Ft.indptr, Ft.indices, Ft.data.astype(np.float64), n,
             int(mode), float(shrinkage), int(min_support), bool(include_self))
-    bound = np.zeros(n, dtype=np.int64)
     row_n = np.zeros(n, dtype=np.int64)
     with numba_threads(num_threads):
-        K.cooccurrence_counts(E.indptr, E.indices, Ft.indptr, Ft.indices, n, bound)
+        bound = _row_bounds(E, Ft, n)
         row_start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
         out_idx = np.empty(int(bound.sum()), dtype=np.int64)
         out_val = np.empty(int(bound.sum()), dtype=np.float64)
         K.corated_similarities(*args, row_start, row_n, out_idx, out_val)
     return _compact(n, row_start, row_n, out_idx, out_val)
+
+
+#: below this many entity pairs the rows are sized n each (at most 64 MB of index + value scratch)
+#: instead of by a symbolic pass over the products
+DENSE_BOUND_PAIRS = 4_194_304
+
+
+def _row_bounds(E: sp.csr_matrix, Ft: sp.csr_matrix, n: int) -> np.ndarray:
+    """Room to reserve for each output row: n when n² is small, else its exact co-occurrence count."""
+    if n * n <= DENSE_BOUND_PAIRS:
+        return np.full(n, n, dtype=np.int64)
+    bound = np.zeros(n, dtype=np.int64)
+    K.cooccurrence_counts(E.indptr, E.indices, Ft.indptr, Ft.indices, n, bound)
+    return bound
 
 
 def _compact(n: int, row_start: np.ndarray, row_n: np.ndarray, out_idx: np.ndarray, out_val: np.ndarray) -> sp.csr_matrix:
