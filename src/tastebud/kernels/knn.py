@@ -669,23 +669,33 @@ def knn_predict(qx, qy, S_indptr, S_indices, S_data, F_indptr, F_indices, F_data
 
 @njit(cache=True, parallel=True)
 def slope_one_predict(qu, qi, D_indptr, D_indices, D_data, R_indptr, R_indices, user_means, out):  # pragma: no cover - compiled
-    """Slope One: out[t] = μᵤ + mean of dev(i, j) over the items j of user u (row u of R) that
-    appear in row i of D (the co-rated pairs); μᵤ alone when there are none."""
+    """Slope One for queries **sorted by item**: out[t] = μᵤ + mean of dev(i, j) over the items j
+    of user u (row u of R) that appear in row i of D (the co-rated pairs); μᵤ alone when there
+    are none. Row i of D is scattered once per run of equal items into a dense buffer."""
     nq = len(qu)
     nb = _n_blocks(nq)
+    n_items = len(D_indptr) - 1
     for b in prange(nb):
         lo, hi = _block(b, nb, nq)
+        dev = np.zeros(n_items, dtype=np.float64)
+        has = np.zeros(n_items, dtype=np.bool_)
+        cur = -1
         for t in range(lo, hi):
             u = qu[t]
             i = qi[t]
-            d0 = D_indptr[i]
-            d1 = D_indptr[i + 1]
+            if i != cur:
+                if cur >= 0:
+                    for p in range(D_indptr[cur], D_indptr[cur + 1]):
+                        has[D_indices[p]] = False
+                for p in range(D_indptr[i], D_indptr[i + 1]):
+                    dev[D_indices[p]] = D_data[p]
+                    has[D_indices[p]] = True
+                cur = i
             s = 0.0
             c = 0
             for p in range(R_indptr[u], R_indptr[u + 1]):
                 j = R_indices[p]
-                pos = d0 + np.searchsorted(D_indices[d0:d1], j)
-                if pos < d1 and D_indices[pos] == j:
-                    s += D_data[pos]
+                if has[j]:
+                    s += dev[j]
                     c += 1
             out[t] = user_means[u] + (s / c if c > 0 else 0.0)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from ..._threads import numba_threads
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
 from ...kernels import knn as K
@@ -57,9 +58,14 @@ class SlopeOne(RatingPredictor):
         both = np.flatnonzero((u >= 0) & (i >= 0))
         if len(both):
             D, R = self.deviations_, self._R
+            order = np.argsort(i[both], kind="stable")
             est = np.empty(len(both))
-            K.slope_one_predict(u[both], i[both], D.indptr, D.indices, D.data, R.indptr, R.indices, self.user_means_, est)
-            out[both] = est
+            with numba_threads(self.num_threads):
+                K.slope_one_predict(u[both][order], i[both][order], D.indptr, D.indices, D.data, R.indptr, R.indices,
+                                    self.user_means_, est)
+            res = np.empty(len(both))
+            res[order] = est
+            out[both] = res
         if self.clip:
             np.clip(out, self.rating_min_, self.rating_max_, out=out)
         return out
