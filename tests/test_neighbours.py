@@ -476,3 +476,14 @@ def test_symbolic_row_sizing_gives_the_same_matrices(monkeypatch):
         np.testing.assert_array_equal(a.indptr, b.indptr)
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_kth_largest_selection():
+    from tastebud.kernels.knn import _kth_largest
+
+    rng = np.random.default_rng(21)
+    for t in range(500):
+        m = int(rng.integers(1, 40))
+        k = int(rng.integers(1, m + 1))
+        a = rng.integers(0, 4, m).astype(float) if t % 2 else rng.random(m)  # with and without ties
+        assert _kth_largest(a.copy(), m, k) == np.sort(a)[::-1][k - 1]

@@ -578,6 +578,39 @@ def score_topk(Q_indptr, Q_indices, Q_data, S_indptr, S_indices, S_data, n_items
 
 
 # ---------------------------------------------------------------------------- k-NN rating rule
+@njit(cache=True)
+def _kth_largest(a, m, kth):
+    """The kth-largest value (1-based) of a[:m]; reorders a[:m] in place (Hoare quickselect with
+    a median-of-three pivot, no allocation)."""
+    lo = 0
+    hi = m - 1
+    target = m - kth  # index of the answer in ascending order
+    while lo < hi:
+        mid = (lo + hi) // 2
+        x, y, z = a[lo], a[mid], a[hi]
+        pivot = max(min(x, y), min(max(x, y), z))
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            return a[target]
+    return a[target]
+
+
 @njit(cache=True, parallel=True)
 def knn_predict(qx, qy, S_indptr, S_indices, S_data, F_indptr, F_indices, F_data, n_x,
                 k, min_k, rule, mu, means, sigmas, bx, by, out, out_k):  # pragma: no cover - compiled
@@ -600,6 +633,7 @@ def knn_predict(qx, qy, S_indptr, S_indices, S_data, F_indptr, F_indices, F_data
         dense = np.zeros(n_x, dtype=np.float64)
         cs = np.empty(n_x, dtype=np.float64)
         cq = np.empty(n_x, dtype=np.int64)
+        tmp = np.empty(n_x, dtype=np.float64)
         cur = -1
         for t in range(lo, hi):
             x = qx[t]
@@ -619,7 +653,8 @@ def knn_predict(qx, qy, S_indptr, S_indices, S_data, F_indptr, F_indices, F_data
                     cq[m] = q
                     m += 1
             if m > kk:
-                vk = np.partition(cs[:m], m - kk)[m - kk]  # the k-th largest similarity
+                tmp[:m] = cs[:m]
+                vk = _kth_largest(tmp, m, kk)  # the k-th largest similarity
                 n_gt = 0
                 for h in range(m):
                     if cs[h] > vk:

@@ -48,6 +48,16 @@ def baselines(train: Interactions, method: str, reg_u: float, reg_i: float, epoc
     raise ValueError(f"bsl_method must be 'als' or 'sgd', got {method!r}")
 
 
+def predicted_scores(model: RatingPredictor, user_idx: np.ndarray) -> np.ndarray:
+    """Predicted ratings of every item for ``user_idx`` (items without training data get the
+    model's fallback), as ``recommend`` scores."""
+    n_items = len(model.items_)
+    uu = np.repeat(np.asarray(user_idx, dtype=np.int64), n_items)
+    ii = np.tile(np.arange(n_items), len(user_idx))
+    ii = np.where(model.item_counts_[ii] > 0, ii, -1)
+    return model._predict_indices(uu, ii).reshape(len(user_idx), n_items).astype(np.float32)
+
+
 class _KNNRating(RatingPredictor):
     """Shared fit/predict of the four k-NN rating predictors (see the subclasses)."""
 
@@ -163,11 +173,7 @@ class _KNNRating(RatingPredictor):
         return out
 
     def _scores(self, user_idx: np.ndarray) -> np.ndarray:
-        n_items = len(self.items_)
-        uu = np.repeat(np.asarray(user_idx, dtype=np.int64), n_items)
-        ii = np.tile(np.arange(n_items), len(user_idx))
-        ii = np.where(self.item_counts_[ii] > 0, ii, -1)
-        return self._predict_indices(uu, ii).reshape(len(user_idx), n_items).astype(np.float32)
+        return predicted_scores(self, user_idx)
 
     def _similar_scores(self, i: int) -> np.ndarray:
         if self.user_based:

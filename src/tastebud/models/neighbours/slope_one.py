@@ -14,6 +14,7 @@ from ...exceptions import DataError
 from ...kernels import knn as K
 from ..base import RatingPredictor
 from ._similarity import corated_matrix
+from .knn_rating import predicted_scores
 
 
 class SlopeOne(RatingPredictor):
@@ -71,11 +72,7 @@ class SlopeOne(RatingPredictor):
         return out
 
     def _scores(self, user_idx: np.ndarray) -> np.ndarray:
-        n_items = len(self.items_)
-        uu = np.repeat(np.asarray(user_idx, dtype=np.int64), n_items)
-        ii = np.tile(np.arange(n_items), len(user_idx))
-        ii = np.where(self.item_counts_[ii] > 0, ii, -1)
-        return self._predict_indices(uu, ii).reshape(len(user_idx), n_items).astype(np.float32)
+        return predicted_scores(self, user_idx)
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         D = self.deviations_
