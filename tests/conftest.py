@@ -44,3 +44,51 @@ def ml100k_u1(ml100k_dir: Path):
     te = read_ml100k_ratings(ml100k_dir / "u1.test")
     train = Interactions.from_frame(tr, rating="rating", timestamp="timestamp", user_map=full.users, item_map=full.items)
     return full, train, te
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """(data, {registry name: path of a small saved model}) for every registered model whose
+    extras are installed (see tests/_model_zoo.py)."""
+    import _model_zoo as Z
+    from tastebud.models import registry
+
+    data = Z.datasets()
+    out = tmp_path_factory.mktemp("zoo")
+    files = {}
+    for name in registry.names():
+        if not registry.available(name):
+            continue
+        files[name] = Path(Z.make(name, data).save(out / f"{name}.tbm"))
+    return data, files
+
+
+@pytest.fixture(scope="session")
+def served_root(tmp_path_factory) -> Path:
+    """A folder of small real models (als.tb, bpr/1.tb, rules.tb) with items.csv and ratings.csv,
+    built once per run for the service tests (tests/serving_helpers.py). Tests that change the
+    folder work on a copy."""
+    from serving_helpers import build_folder
+
+    root = tmp_path_factory.mktemp("served")
+    build_folder(root)
+    return root
+
+
+CHROMIUM = os.environ.get("TASTEBUD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per test run: Debian's /usr/bin/chromium (installed by `make test`)
+    driven by Playwright, which never downloads a browser of its own here."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not found at {CHROMIUM} (`make test` installs Debian's chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()

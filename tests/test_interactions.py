@@ -36,7 +36,7 @@ def test_matches_dense_bruteforce():
     rng = np.random.default_rng(0)
     n = 500
     df = pd.DataFrame({"user": rng.integers(0, 30, n), "item": rng.integers(0, 40, n), "rating": rng.random(n)})
-    x = Interactions.from_frame(df, rating="rating")
+    x = Interactions.from_frame(df, rating="rating", duplicates="sum")
     dense = np.zeros((x.n_users, x.n_items))
     for u, i, r in df.itertuples(index=False):
         dense[x.users.index(u)[0], x.items.index(i)[0]] += r
@@ -66,10 +66,11 @@ def test_polars_and_pyarrow_inputs():
     pl = pytest.importorskip("polars")
     import pyarrow as pa
 
-    a = Interactions.from_frame(frame(), "u", "i", "r")
-    b = Interactions.from_frame(pl.from_pandas(frame()), "u", "i", "r")
-    c = Interactions.from_frame(pa.Table.from_pandas(frame()), "u", "i", "r")
-    for other in (b, c):
+    a = Interactions.from_frame(frame(), "u", "i", "r", duplicates="mean")
+    b = Interactions.from_frame(pl.from_pandas(frame()), "u", "i", "r", duplicates="mean")
+    c = Interactions.from_frame(pa.Table.from_pandas(frame()), "u", "i", "r", duplicates="mean")
+    d = Interactions.from_frame(pl.from_pandas(frame()).lazy(), "u", "i", "r", duplicates="mean")  # a LazyFrame
+    for other in (b, c, d):
         assert (a.matrix != other.matrix).nnz == 0 and a.users == other.users
 
 
@@ -80,7 +81,7 @@ def test_csv_and_parquet(tmp_path):
     assert x.nnz == 4 and x.timestamps is not None
     q = tmp_path / "r.parquet"
     frame().to_parquet(q)
-    y = Interactions.from_parquet(q, "u", "i", "r")
+    y = Interactions.from_parquet(q, "u", "i", "r", "t")
     assert (x.matrix != y.matrix).nnz == 0
 
 

@@ -5,7 +5,8 @@ Layers, lowest first (a module may import its own layer or any lower one, never 
 
     0  _version, exceptions, _threads
     1  kernels                      numba loops on integer indices
-    2  data, persistence            ids, matrices, readers; the model file format
+    2  data, persistence,           ids, matrices, readers; the model file format and the
+       array_specs                  declared layouts of saved arrays
     3  split, model_io              train/test splits; files → fit inputs
     4  models                       the protocol (base, history, registry) and one folder per family
     5  evaluation                   metrics, evaluate(), runner, reports
@@ -33,10 +34,10 @@ PKG = SRC / "tastebud"
 LAYERS = {
     "_version": 0, "exceptions": 0, "_threads": 0,
     "kernels": 1,
-    "data": 2, "persistence": 2,
+    "data": 2, "persistence": 2, "array_specs": 2,
     "split": 3, "model_io": 3,
     "models": 4,
-    "evaluation": 5,
+    "evaluation": 5, "warmup": 5,
     "serving": 6, "spark": 6,
     "cli": 7, "cli_commands": 7, "demo": 7,
 }

@@ -45,11 +45,91 @@ def test_errors(fitted):
     assert r.status_code == 404 and "99999" in r.json()["detail"]
     r = c.get("/recommend/abc")
     assert r.status_code == 404
+    r = c.get(f"/recommend/{int(m.users_.ids[0])}", params={"k": 500})
+    assert r.status_code == 422 and "exceeds" in r.json()["detail"] and r.json()["field"] == "k"
     r = c.get(f"/recommend/{int(m.users_.ids[0])}", params={"k": 10_000})
-    assert r.status_code == 422 and "exceeds" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["field"] == "k"
     r = c.post("/predict", json={"users": [1, 2], "items": [1]})
     assert r.status_code == 422
     r = c.get(f"/similar/{int(m.items_.ids[0])}")
     assert r.status_code == 422
     r = c.post("/recommend_for_history", json={"items": [1], "k": 2})
     assert r.status_code == 422
+
+
+def test_post_ids_parse_like_path_ids(fitted):
+    # issue #14: POST /recommend with "users": ["1"] answered 404 while GET /recommend/1 worked
+    m, _ = fitted
+    c = TestClient(create_app(m))
+    u, i = int(m.users_.ids[0]), int(m.items_.ids[0])
+    get = c.get(f"/recommend/{u}", params={"k": 4}).json()
+    for users in ([str(u)], [u]):
+        r = c.post("/recommend", json={"users": users, "k": 4})
+        assert r.status_code == 200, r.text
+        assert r.json()["items"][0] == get["items"]
+    r = c.post("/predict", json={"users": [str(u)], "items": [str(i)]})
+    assert r.status_code == 200 and r.json()["predictions"][0] == pytest.approx(m.predict([u], [i])[0])
+    r = c.post("/recommend", json={"users": ["abc"], "k": 4})
+    assert r.status_code == 404 and "abc" in r.json()["detail"]
+
+
+def test_docs_page_loads_nothing_from_outside(fitted):
+    # issue #14: /docs was blank offline because Swagger UI came from a CDN
+    import re
+
+    pytest.importorskip("fastapi_offline")
+    m, _ = fitted
+    c = TestClient(create_app(m))
+    for page in ("/docs", "/redoc"):
+        r = c.get(page)
+        assert r.status_code == 200
+        html = r.text
+        assert not re.search(r"https?://", html), re.findall(r"https?://[^\s\"'<>]+", html)
+        refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert any(ref.endswith(".js") for ref in refs)
+        for ref in refs:  # every script, style and icon the page names is served by the app itself
+            assert c.get(ref).status_code == 200, ref
+    assert "validatorUrl" in c.get("/docs").text  # no badge request to validator.swagger.io
+    assert c.get("/openapi.json").json()["info"]["title"] == "tastebud"
+
+
+def test_docs_render_in_a_real_browser_without_network(fitted, tmp_path, browser):
+    """Swagger UI draws the endpoints in headless Chromium with every request outside the app refused."""
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("fastapi_offline")
+    uvicorn = pytest.importorskip("uvicorn")
+    m, _ = fitted
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(m), host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        outside: list[str] = []
+        page = browser.new_page()  # the session's one browser (conftest.py)
+
+        def gate(route):
+            if route.request.url.startswith(base):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", gate)
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        page.close()
+        assert any("/recommend" in x for x in paths) and outside == []
+    finally:
+        server.should_exit = True
+        t.join(timeout=10)

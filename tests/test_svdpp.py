@@ -187,7 +187,10 @@ def test_bad_input_errors():
     with pytest.raises(UnknownIdError):
         m.recommend_for_history(["no such item"], k=3)
     with pytest.raises(ValueError, match="history is empty"):
-        m.recommend_for_history([], k=3)
+        m.predict_for_history([], [train.item[0]])
+    with pytest.warns(UserWarning, match="popularity"):  # recommending for an empty history: by popularity
+        ids, _ = m.recommend_for_history([], k=3)
+    assert ids.tolist() == m.items_.ids[np.lexsort((np.arange(m.n_items), -m.item_counts_))[:3]].tolist()
 
 
 # ----------------------------------------------------------------------------- real data

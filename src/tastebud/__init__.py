@@ -84,8 +84,12 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def load(path: str) -> Any:
-    """Load any model saved with ``model.save(path)``."""
+def load(path: str, max_uncompressed: int | None = None) -> Any:
+    """Load any model saved with ``model.save(path)``.
+
+    The file is validated before use (a malformed or hostile file raises ``FormatError``);
+    ``max_uncompressed`` caps the bytes it may expand to (default 16x its size, at least 64 MiB;
+    also ``$TASTEBUD_MAX_UNCOMPRESSED``)."""
     from .models.base import Model
 
-    return Model.load(path)
+    return Model.load(path, max_uncompressed=max_uncompressed)

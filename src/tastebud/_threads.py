@@ -8,10 +8,17 @@ import os
 from typing import Iterator
 
 
+def _cap() -> int:
+    """No request gets more threads than this (a saved or mistyped ``num_threads=10**9`` must not
+    make torch's or OpenMP's pool try to start a billion threads)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def num_threads(requested: int | None = None) -> int:
-    """Threads to use: ``requested`` if given (>0), else ``$TASTEBUD_NUM_THREADS``, else all cores."""
+    """Threads to use: ``requested`` if given (>0), else ``$TASTEBUD_NUM_THREADS``, else all cores;
+    at most ``max(64, 4 × cores)``."""
     if requested is not None and requested > 0:
-        return int(requested)
+        return min(int(requested), _cap())
     env = os.environ.get("TASTEBUD_NUM_THREADS")
     if env:
         try:
@@ -19,7 +26,7 @@ def num_threads(requested: int | None = None) -> int:
         except ValueError as e:
             raise ValueError(f"TASTEBUD_NUM_THREADS must be an integer, got {env!r}") from e
         if n > 0:
-            return n
+            return min(n, _cap())
     return os.cpu_count() or 1
 
 

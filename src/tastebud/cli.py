@@ -2,15 +2,17 @@
 
     tastebud datasets list|info NAME
     tastebud models
-    tastebud fit MODEL (--data FILE | --dataset NAME) --out PATH [-p key=value ...]
+    tastebud fit MODEL (--data FILE | --dataset NAME) --out PATH [-p key=value ...] [column options]
     tastebud recommend PATH --user ID [-k 10] [--json]
     tastebud similar PATH --item ID [-k 10]
     tastebud predict PATH --user ID --item ID
-    tastebud evaluate --dataset NAME --models mf,svdpp,als --report DIR
-    tastebud serve PATH [--host 127.0.0.1] [--port 8000]
+    tastebud evaluate (--dataset NAME | --data FILE) --models mf,svdpp,als [--report DIR] [column options]
+    tastebud serve PATH|DIR [--host 127.0.0.1] [--port 8000] [--items items.csv] [--api-key KEY]
+    tastebud retrain DIR --model NAME (--data FILE | --dataset NAME)   (from cli_commands/)
     tastebud rules FILE --min-support S --min-confidence C          (from cli_commands/)
 
 Models come from the registry (``tastebud.models.registry``), so new models need no CLI change.
+Errors print one line naming the cause (``Error: ...``), never a traceback (``-v`` adds one to the log).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import pkgutil
 import sys
 import time
+import zipfile
 from typing import Any
 
 import click
@@ -57,7 +60,26 @@ def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, default=lambda x: x.item() if hasattr(x, "item") else str(x)))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# errors a user can cause (bad files, ids, arguments, missing extras): one line, never a traceback
+_USER_ERRORS = (ValueError, KeyError, TypeError, LookupError, OSError, ImportError, NotImplementedError,
+                FloatingPointError, MemoryError, zipfile.BadZipFile)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        from .exceptions import TastebudError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (TastebudError, *_USER_ERRORS) as e:
+            logging.getLogger("tastebud").debug("command failed", exc_info=True)
+            msg = e.args[0] if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+            raise click.ClickException(" ".join(msg.split()) or type(e).__name__) from e
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tastebud")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
@@ -65,6 +87,12 @@ def main(quiet: bool, verbose: bool) -> None:
     """tastebud: recommender systems from matrix factorization to transformers."""
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    import warnings
+
+    def _one_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
+        logging.getLogger("tastebud").warning("%s", message)
+
+    warnings.showwarning = _one_line  # library warnings (e.g. duplicate ratings): one line each, no source
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
 
@@ -90,7 +118,7 @@ def datasets_info(name: str) -> None:
 
     try:
         info = ds.info(name)
-    except KeyError as e:
+    except (KeyError, ValueError) as e:
         raise click.ClickException(str(e).strip("'\""))
     _echo_json(info)
 
@@ -107,19 +135,45 @@ def models_cmd() -> None:
         click.echo(f"{name:14s} {task:9s} {desc}{ok}")
 
 
+def _column_options(f: Any) -> Any:
+    """The options that say how to read a data file (shared by ``fit`` and ``evaluate``)."""
+    opts = [
+        click.option("--user-col", default="user", show_default=True),
+        click.option("--item-col", default="item", show_default=True),
+        click.option("--rating-col", default="rating", show_default=True,
+                     help="Explicit ratings (used when the column exists)."),
+        click.option("--weight-col", default=None,
+                     help="Implicit weights/counts instead of ratings (duplicates are summed)."),
+        click.option("--timestamp-col", default="timestamp", show_default=True),
+        click.option("--sep", default=None, callback=lambda c, p, v: _unescape(v),
+                     help="Field separator (default: by file extension); '\\t' is a tab."),
+        click.option("--format", "fmt", type=click.Choice(["auto", "table", "pairs", "baskets"]), default="auto",
+                     show_default=True, help="table: header with user/item columns (or Parquet); pairs: "
+                     "'user item' lines in time order; baskets: one basket per line."),
+        click.option("--duplicates", type=click.Choice(["sum", "mean", "max", "first", "last", "raise"]), default=None,
+                     help="Repeated (user, item) rows. Default: latest (else mean) rating for ratings, sum for weights."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _unescape(sep: str | None) -> str | None:
+    from .model_io import unescape_sep
+
+    return unescape_sep(sep)
+
+
 @main.command("fit")
 @click.argument("model")
 @click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False), help="CSV/TSV/Parquet (user,item[,rating,timestamp]), basket or sequence file.")
 @click.option("--dataset", help="A registered dataset name (see `tastebud datasets list`).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to save the fitted model.")
 @click.option("-p", "--param", "params", multiple=True, help="Hyperparameter key=value (JSON values), repeatable.")
-@click.option("--user-col", default="user", show_default=True)
-@click.option("--item-col", default="item", show_default=True)
-@click.option("--rating-col", default="rating", show_default=True)
-@click.option("--timestamp-col", default="timestamp", show_default=True)
-@click.option("--sep", default=None, help="Field separator (default: by file extension).")
+@_column_options
 def fit_cmd(model: str, data_path: str | None, dataset: str | None, out: str, params: tuple[str, ...],
-            user_col: str, item_col: str, rating_col: str, timestamp_col: str, sep: str | None) -> None:
+            user_col: str, item_col: str, rating_col: str, weight_col: str | None, timestamp_col: str,
+            sep: str | None, fmt: str, duplicates: str | None) -> None:
     """Fit MODEL on a file or dataset and save it."""
     from .model_io import load_training_data
     from .models import registry
@@ -132,8 +186,15 @@ def fit_cmd(model: str, data_path: str | None, dataset: str | None, out: str, pa
     except ImportError as e:
         raise click.ClickException(str(e))
     try:
-        data = load_training_data(task, data_path, dataset, user_col, item_col, rating_col, timestamp_col, sep)
-        est = cls(**_parse_params(params))
+        kw = _parse_params(params)
+        data = load_training_data(task, data_path, dataset, user_col, item_col, rating_col, timestamp_col, sep,
+                                  weight=weight_col, duplicates=duplicates, fmt=fmt,
+                                  accepts_baskets=getattr(cls, "accepts_baskets", False))
+        from .data import Baskets
+
+        if isinstance(data, Baskets) and task == "sequence" and "mode" in cls().get_params():
+            kw.setdefault("mode", "basket")  # baskets: the whole basket is the context (docs/item2vec.md)
+        est = cls(**kw)
         t0 = time.perf_counter()
         est.fit(data)
         secs = time.perf_counter() - t0
@@ -216,18 +277,33 @@ def predict_cmd(model_path: str, user: str, item: str) -> None:
 
 
 @main.command("evaluate")
-@click.option("--dataset", required=True, help="Registered dataset name.")
+@click.option("--dataset", default=None, help="Registered dataset name.")
+@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Your own file (the same forms and column options as `fit`).")
 @click.option("--models", "model_names", required=True, help="Comma-separated registered model names.")
 @click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False), help="Write report (markdown, CSV, plots) here.")
 @click.option("--quick", is_flag=True, help="Small settings (each model's demo_params).")
 @click.option("-k", default=10, show_default=True, type=int)
-def evaluate_cmd(dataset: str, model_names: str, report_dir: str | None, quick: bool, k: int) -> None:
-    """Fit and evaluate models on a dataset with the standard protocol for their task."""
+@_column_options
+def evaluate_cmd(dataset: str | None, data_path: str | None, model_names: str, report_dir: str | None, quick: bool,
+                 k: int, user_col: str, item_col: str, rating_col: str, weight_col: str | None, timestamp_col: str,
+                 sep: str | None, fmt: str, duplicates: str | None) -> None:
+    """Fit and evaluate models on a dataset or a file with the standard protocol for their task.
+    Models that do not apply to the data are listed with the reason."""
     from .evaluation.runner import run_comparison
 
+    if (dataset is None) == (data_path is None):
+        raise click.UsageError("give exactly one of --dataset NAME or --data FILE")
     names = [m.strip() for m in model_names.split(",") if m.strip()]
+    if data_path is not None:
+        from .model_io import load_dataset_file
+
+        data: Any = load_dataset_file(data_path, user_col, item_col, rating_col, timestamp_col, sep,
+                                      weight=weight_col, duplicates=duplicates, fmt=fmt)
+    else:
+        data = dataset
     try:
-        tables = run_comparison(dataset, names, quick=quick, k=k, report_dir=report_dir)
+        tables = run_comparison(data, names, quick=quick, k=k, report_dir=report_dir)
     except (KeyError, ValueError, ImportError) as e:
         raise click.ClickException(str(e).strip("'\""))
     for title, df in tables.items():
@@ -238,14 +314,39 @@ def evaluate_cmd(dataset: str, model_names: str, report_dir: str | None, quick: 
 
 
 @main.command("serve")
-@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model_path", type=click.Path(exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve_cmd(model_path: str, host: str, port: int) -> None:
-    """Serve a saved model over HTTP (needs the `serve` extra)."""
-    from .serving.app import serve
+@click.option("--default", "default_model", default=None, help="Model answering requests without ?model= (default: the first name).")
+@click.option("--items", "items_table", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Item metadata table (CSV/TSV/Parquet; an `item` column or the first column holds the ids).")
+@click.option("--dataset", default=None, help="Take item metadata from this registered dataset's item table.")
+@click.option("--events", "events_path", default=None, type=click.Path(dir_okay=False),
+              help="SQLite event log (default: DIR/events.db when serving a folder).")
+@click.option("--no-events", is_flag=True, help="Turn the event log off.")
+@click.option("--api-key", default=None, envvar="TASTEBUD_API_KEY", help="Require this key (X-API-Key) on event endpoints [env TASTEBUD_API_KEY].")
+@click.option("--cors-origin", "cors", multiple=True, help="Allow this origin by CORS (repeatable; none by default).")
+@click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between looks at the model folder (0: never).")
+@click.option("--limit", "limit_items", multiple=True, help="Override an input limit, name=value (see docs/serving.md).")
+@click.option("--graceful", default=3, show_default=True, type=int, help="Seconds in-flight requests get on SIGTERM.")
+@click.option("--threads", default=1, show_default=True, type=int, help="Kernel threads per request (requests run concurrently).")
+def serve_cmd(model_path: str, host: str, port: int, default_model: str | None, items_table: str | None,
+              dataset: str | None, events_path: str | None, no_events: bool, api_key: str | None, cors: tuple[str, ...],
+              poll: float, limit_items: tuple[str, ...], graceful: int, threads: int) -> None:
+    """Serve a saved model, or a folder of models (DIR/NAME.tb, DIR/NAME/VERSION.tb), over HTTP
+    (needs the `serve` extra)."""
+    from .serving.app import limit_threads, serve
 
-    serve(model_path, host=host, port=port)
+    limit_threads(threads)  # before anything imports numba
+    if os.path.isfile(model_path):
+        _load_model(model_path)  # one file: a bad file is reported before the server starts
+    events: Any = False if no_events else (events_path or "auto")
+    try:
+        serve(model_path, host=host, port=port, graceful_s=graceful, threads=threads, default=default_model, items=items_table,
+              dataset=dataset, events=events, api_key=api_key, cors_origins=cors, poll_s=poll,
+              limits=_parse_params(limit_items), log_level=logging.getLevelName(logging.getLogger().level).lower())
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise click.ClickException(str(e).strip("'\""))
 
 
 def _register_plugins() -> None:

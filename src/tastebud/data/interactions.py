@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import DataError
-from ._frames import require_columns, to_pandas
+from ._frames import require_columns, to_pandas, where
 from .idmap import IdMap
 
 Duplicates = Literal["sum", "mean", "last", "first", "max", "raise"]
@@ -30,9 +31,20 @@ class Interactions:
         External id ↔ row/column index.
     timestamps : csr_matrix (float64) with exactly ``matrix``'s structure, or None.
 
-    Duplicate (user, item) pairs are resolved at construction by ``duplicates=``:
-    ``"sum"`` (default; counts for implicit data), ``"mean"``, ``"max"``, ``"first"``/``"last"``
-    (by timestamp when given, else by row order), or ``"raise"``. The kept timestamp is the latest
+    **Explicit or implicit.** The constructors know which kind of values they get from the argument
+    that names them: ``rating=`` (a column) / ``ratings=`` (an array) holds *explicit* ratings on a
+    scale (stars); ``weight=`` / ``weights=`` holds *implicit* weights or counts (plays, clicks);
+    with neither, every row is one implicit interaction (1.0).
+
+    **Duplicate (user, item) rows** are resolved at construction by ``duplicates=``: ``"sum"``,
+    ``"mean"``, ``"max"``, ``"first"``/``"last"`` (by timestamp when given, else by row order), or
+    ``"raise"``. The default (``duplicates=None``) depends on the kind of values:
+
+    * explicit ratings keep their scale: ``"last"`` (the latest rating by timestamp) when timestamps
+      are given, else ``"mean"``; a ``UserWarning`` gives the number of duplicate rows;
+    * implicit weights and plain rows are summed (``"sum"``): three plays count 3.
+
+    An explicit ``duplicates=`` always wins (and does not warn). The kept timestamp is the latest
     one of the group (for ``first``, the earliest).
     """
 
@@ -70,14 +82,18 @@ class Interactions:
         ratings: Any = None,
         timestamps: Any = None,
         *,
-        duplicates: Duplicates = "sum",
+        weights: Any = None,
+        duplicates: Duplicates | None = None,
         user_map: IdMap | None = None,
         item_map: IdMap | None = None,
         unknown: Literal["raise", "drop"] = "raise",
         source: str = "data",
     ) -> "Interactions":
-        """Build from parallel arrays of external user ids, item ids, optional ratings and timestamps.
+        """Build from parallel arrays of external user ids, item ids, optional explicit ``ratings``
+        (or implicit ``weights``) and timestamps.
 
+        ``duplicates=None`` resolves repeated (user, item) rows by the kind of values (see the class
+        docstring): ratings → latest by timestamp, else mean, with a warning; weights/none → sum.
         ``user_map``/``item_map`` fix the id maps (e.g. to share them between a train and a test
         set); ids absent from a given map raise :class:`UnknownIdError` or are dropped
         (``unknown="drop"``).
@@ -85,26 +101,33 @@ class Interactions:
         n = len(users)
         if len(items) != n:
             raise DataError(f"{source}: users and items have different lengths ({n} vs {len(items)})")
+        if ratings is not None and weights is not None:
+            raise DataError(f"{source}: give ratings= (explicit) or weights= (implicit), not both")
+        explicit = ratings is not None
+        what = "rating" if explicit else "weight"
         r = None
-        if ratings is not None:
-            r = np.asarray(ratings, dtype=np.float64)
+        if ratings is not None or weights is not None:
+            r = np.asarray(ratings if explicit else weights, dtype=np.float64)
             if r.shape != (n,):
-                raise DataError(f"{source}: ratings have shape {r.shape}, expected ({n},)")
+                raise DataError(f"{source}: {what}s have shape {r.shape}, expected ({n},)")
             bad = ~np.isfinite(r)
             if bad.any():
                 pos = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{source}: rating at row {pos} is {r[pos]!r} (NaN/inf ratings are not allowed)")
+                raise DataError(f"{source}: {what} at position {pos} is {float(r[pos])} (NaN/inf {what}s are not allowed)")
+        warn = duplicates is None and explicit
+        if duplicates is None:
+            duplicates = ("last" if timestamps is not None else "mean") if explicit else "sum"
         t = None
         if timestamps is not None:
             t = _timestamps_to_float(timestamps, source)
             if t.shape != (n,):
                 raise DataError(f"{source}: timestamps have shape {t.shape}, expected ({n},)")
         if user_map is None:
-            user_map, u = IdMap.from_values(users, "user")
+            user_map, u = IdMap.from_values(users, "user", source)
         else:
             u = user_map.index(users, missing="mask" if unknown == "drop" else "raise")
         if item_map is None:
-            item_map, i = IdMap.from_values(items, "item")
+            item_map, i = IdMap.from_values(items, "item", source)
         else:
             i = item_map.index(items, missing="mask" if unknown == "drop" else "raise")
         keep = (u >= 0) & (i >= 0)
@@ -112,10 +135,10 @@ class Interactions:
             u, i = u[keep], i[keep]
             r = r[keep] if r is not None else None
             t = t[keep] if t is not None else None
-        return cls._from_codes(u, i, r, t, user_map, item_map, duplicates, source)
+        return cls._from_codes(u, i, r, t, user_map, item_map, duplicates, source, warn=warn)
 
     @classmethod
-    def _from_codes(cls, u, i, r, t, user_map, item_map, duplicates, source="data") -> "Interactions":
+    def _from_codes(cls, u, i, r, t, user_map, item_map, duplicates, source="data", warn=False) -> "Interactions":
         if duplicates not in ("sum", "mean", "max", "first", "last", "raise"):
             raise ValueError(f"duplicates must be one of sum, mean, max, first, last, raise; got {duplicates!r}")
         nu, ni = len(user_map), len(item_map)
@@ -133,6 +156,14 @@ class Interactions:
                 )
             starts = np.flatnonzero(first)
             del first
+            if warn:
+                how = "the latest rating (by timestamp)" if duplicates == "last" and t is not None else f"the {duplicates} rating"
+                warnings.warn(
+                    f"{source}: {n - len(starts)} duplicate (user, item) row(s) in {int((np.diff(np.append(starts, n)) > 1).sum())} "
+                    f"pair(s); kept {how} so ratings stay on their scale. Choose with duplicates='sum'|'mean'|'max'|"
+                    "'first'|'last'|'raise' (CLI: --duplicates), or give implicit counts as weight= (CLI: "
+                    "--weight-col), which are summed",
+                    UserWarning, stacklevel=_caller_level())
             if t is not None and duplicates in ("first", "last"):
                 _order_groups_by_time(order, starts, t)
             if r is None:  # implicit: every row is 1.0
@@ -189,36 +220,64 @@ class Interactions:
         rating: str | None = None,
         timestamp: str | None = None,
         *,
-        duplicates: Duplicates = "sum",
+        weight: str | None = None,
+        duplicates: Duplicates | None = None,
         user_map: IdMap | None = None,
         item_map: IdMap | None = None,
         unknown: Literal["raise", "drop"] = "raise",
         source: str = "data",
     ) -> "Interactions":
-        """Build from a pandas / polars / pyarrow table with one row per interaction."""
+        """Build from a pandas / polars (eager or lazy) / pyarrow table with one row per interaction.
+
+        ``rating=`` names a column of explicit ratings, ``weight=`` one of implicit weights/counts
+        (not both); ``duplicates=None`` then keeps the latest (else the mean) rating, or sums weights.
+        Errors name the column and the row, or the file's line for a table read by
+        :func:`tastebud.data.readers.read_table` (as ``from_csv`` and the CLI do)."""
         pdf = to_pandas(df, source)
-        require_columns(pdf, {"user": user, "item": item, "rating": rating, "timestamp": timestamp}, source)
+        if rating is not None and weight is not None:
+            raise DataError(f"{source}: give rating= (explicit) or weight= (implicit), not both")
+        require_columns(pdf, {"user": user, "item": item, "rating": rating, "weight": weight, "timestamp": timestamp}, source)
         for col, what in ((user, "user"), (item, "item")):
             if pdf[col].isna().any():
                 row = int(np.flatnonzero(pdf[col].isna().to_numpy())[0])
-                raise DataError(f"{source}: missing {what} id in column {col!r} at row {row}")
-        if rating is not None and not pd.api.types.is_numeric_dtype(pdf[rating]):
-            vals = pd.to_numeric(pdf[rating], errors="coerce")
-            bad = vals.isna() & pdf[rating].notna()
+                raise DataError(f"{source}: {where(pdf, row)}: missing {what} id in column {col!r}")
+        values = None
+        vcol = rating if rating is not None else weight
+        if vcol is not None:
+            what = "rating" if rating is not None else "weight"
+            vals = pd.to_numeric(pdf[vcol], errors="coerce")
+            bad = vals.isna() & pdf[vcol].notna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DataError(f"{source}: non-numeric rating {pdf[rating].iloc[row]!r} in column {rating!r} at row {row}")
-        return cls.from_arrays(
-            pdf[user].to_numpy(),
-            pdf[item].to_numpy(),
-            None if rating is None else pd.to_numeric(pdf[rating], errors="coerce").to_numpy(dtype=np.float64),
-            None if timestamp is None else pdf[timestamp],
-            duplicates=duplicates,
-            user_map=user_map,
-            item_map=item_map,
-            unknown=unknown,
-            source=source,
-        )
+                raise DataError(f"{source}: {where(pdf, row)}: non-numeric {what} {pdf[vcol].iloc[row]!r} in column {vcol!r}")
+            values = vals.to_numpy(dtype=np.float64)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                v = values[row]
+                why = "missing (empty or NaN)" if np.isnan(v) else f"{float(v)} (infinite)"
+                raise DataError(f"{source}: {where(pdf, row)}: {what} in column {vcol!r} is {why}")
+        ts = None
+        if timestamp is not None:
+            ts = _timestamps_to_float(pdf[timestamp], source, lambda row: where(pdf, row))
+        try:
+            return cls.from_arrays(
+                pdf[user].to_numpy(),
+                pdf[item].to_numpy(),
+                values if rating is not None else None,
+                ts,
+                weights=values if weight is not None else None,
+                duplicates=duplicates,
+                user_map=user_map,
+                item_map=item_map,
+                unknown=unknown,
+                source=source,
+            )
+        except DataError as e:  # a bad id (out of the int64 range, mixed types...): give the file's line
+            row = getattr(e, "row", None)
+            if row is None:
+                raise
+            raise DataError(str(e).replace(f"at row {row}", f"at {where(pdf, row)}", 1)) from None
 
     @classmethod
     def from_csv(
@@ -229,16 +288,19 @@ class Interactions:
         rating: str | int | None = None,
         timestamp: str | int | None = None,
         *,
+        weight: str | int | None = None,
         sep: str = ",",
         header: bool = True,
-        duplicates: Duplicates = "sum",
+        duplicates: Duplicates | None = None,
         **read_kw: Any,
     ) -> "Interactions":
-        """Read a delimited text file. With ``header=False`` columns are named by position (0, 1, ...)."""
+        """Read a delimited text file. With ``header=False`` columns are named by position (0, 1, ...).
+        ``rating=`` (explicit) / ``weight=`` (implicit) and ``duplicates=`` as in :meth:`from_frame`;
+        errors give the file's line number."""
         from .readers import read_table
 
         df = read_table(path, sep=sep, header=header, **read_kw)
-        return cls.from_frame(df, user, item, rating, timestamp, duplicates=duplicates, source=str(path))
+        return cls.from_frame(df, user, item, rating, timestamp, weight=weight, duplicates=duplicates, source=str(path))
 
     @classmethod
     def from_parquet(
@@ -249,19 +311,21 @@ class Interactions:
         rating: str | None = None,
         timestamp: str | None = None,
         *,
-        duplicates: Duplicates = "sum",
+        weight: str | None = None,
+        duplicates: Duplicates | None = None,
     ) -> "Interactions":
+        """Read columns of a Parquet file; ``rating=`` / ``weight=`` / ``duplicates=`` as in :meth:`from_frame`."""
         import pyarrow.parquet as pq
 
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no such file: {p}")
-        cols = [c for c in (user, item, rating, timestamp) if c is not None]
+        cols = [c for c in (user, item, rating, weight, timestamp) if c is not None]
         try:
             table = pq.read_table(p, columns=cols)
         except Exception as e:  # pyarrow raises several types for bad files/columns
             raise DataError(f"{p}: cannot read Parquet columns {cols}: {e}") from e
-        return cls.from_frame(table, user, item, rating, timestamp, duplicates=duplicates, source=str(p))
+        return cls.from_frame(table, user, item, rating, timestamp, weight=weight, duplicates=duplicates, source=str(p))
 
     @classmethod
     def from_matrix(cls, matrix: Any, users: Any = None, items: Any = None) -> "Interactions":
@@ -356,6 +420,16 @@ class Interactions:
         return Interactions(m, self.users, self.items, ts)
 
 
+def _caller_level() -> int:
+    """``stacklevel`` that points a warning at the first frame outside tastebud (the user's call)."""
+    import sys
+
+    f, level = sys._getframe(2), 2  # 1 = the function that warns
+    while f is not None and f.f_globals.get("__name__", "").startswith("tastebud."):
+        f, level = f.f_back, level + 1
+    return level
+
+
 def _order_groups_by_time(order: np.ndarray, starts: np.ndarray, t: np.ndarray) -> None:
     """In place: within each group of ``order`` (delimited by ``starts``) that has more than one row,
     sort the rows by (timestamp, row). Only duplicate groups are touched (usually a small share)."""
@@ -407,22 +481,29 @@ def _sort_pairs(u: np.ndarray, i: np.ndarray, n_items: int, t: np.ndarray | None
     return order, key[order]
 
 
-def _timestamps_to_float(ts: Any, source: str) -> np.ndarray:
-    s = ts if isinstance(ts, pd.Series) else pd.Series(np.asarray(ts))
-    if pd.api.types.is_datetime64_any_dtype(s):
-        if s.isna().any():
-            raise DataError(f"{source}: missing timestamp at row {int(np.flatnonzero(s.isna().to_numpy())[0])}")
-        return (s.astype("datetime64[ns]").astype(np.int64) / 1e9).to_numpy(dtype=np.float64)
-    vals = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+def _timestamps_to_float(ts: Any, source: str, at: Any = None) -> np.ndarray:
+    at = at or (lambda row: f"row {row}")
+    if isinstance(ts, np.ndarray) and ts.dtype.kind in "fiu":
+        vals = ts.astype(np.float64)
+        s = None
+    else:
+        s = ts if isinstance(ts, pd.Series) else pd.Series(np.asarray(ts))
+        if pd.api.types.is_datetime64_any_dtype(s):
+            if s.isna().any():
+                raise DataError(f"{source}: {at(int(np.flatnonzero(s.isna().to_numpy())[0]))}: missing timestamp")
+            return (s.astype("datetime64[ns]").astype(np.int64) / 1e9).to_numpy(dtype=np.float64)
+        vals = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(vals)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{source}: timestamp at row {pos} is not a number ({s.iloc[pos]!r})")
+        shown = f"{float(vals[pos])}" if s is None else repr(s.iloc[pos])
+        raise DataError(f"{source}: {at(pos)}: timestamp is not a number ({shown})")
     return vals
 
 
 def as_interactions(data: Any, **kw: Any) -> Interactions:
-    """Accept an Interactions, a DataFrame (columns user, item[, rating, timestamp]) or a sparse matrix."""
+    """Accept an Interactions, a DataFrame (columns user, item[, rating | weight, timestamp]) or a sparse matrix.
+    A ``rating`` column is read as explicit ratings, a ``weight`` column as implicit weights."""
     if isinstance(data, Interactions):
         return data
     if sp.issparse(data) or isinstance(data, np.ndarray):
@@ -432,5 +513,6 @@ def as_interactions(data: Any, **kw: Any) -> Interactions:
     except DataError:
         raise DataError(f"expected Interactions, a DataFrame or a sparse matrix, got {type(data).__name__}") from None
     rating = kw.pop("rating", "rating" if "rating" in pdf.columns else None)
+    weight = kw.pop("weight", "weight" if rating is None and "weight" in pdf.columns else None)
     timestamp = kw.pop("timestamp", "timestamp" if "timestamp" in pdf.columns else None)
-    return Interactions.from_frame(pdf, rating=rating, timestamp=timestamp, **kw)
+    return Interactions.from_frame(pdf, rating=rating, timestamp=timestamp, weight=weight, **kw)

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import DataError
+from .readers import text_lines
 
 
 def read_libfm(
@@ -37,47 +38,47 @@ def read_libfm(
     indices: list[int] = []
     values: list[float] = []
     off = 0 if zero_based else 1
-    with open(p, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            hash_pos = line.find("#")
-            if hash_pos >= 0:
-                line = line[:hash_pos]
-            parts = line.split()
-            if not parts:
-                continue
+    for lineno, line in text_lines(p, "utf-8"):
+        hash_pos = line.find("#")
+        if hash_pos >= 0:
+            line = line[:hash_pos]
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            lab = float(parts[0])
+        except ValueError:
+            raise DataError(f"{p}:{lineno}: label {parts[0]!r} is not a number") from None
+        if not np.isfinite(lab):
+            raise DataError(f"{p}:{lineno}: label {parts[0]!r} is not finite")
+        row_idx: list[int] = []
+        for tok in parts[1:]:
+            key, sep, val = tok.partition(":")
+            if not sep:
+                raise DataError(f"{p}:{lineno}: expected index:value, got {tok!r}")
             try:
-                lab = float(parts[0])
+                j = int(key) - off
             except ValueError:
-                raise DataError(f"{p}:{lineno}: label {parts[0]!r} is not a number") from None
-            if not np.isfinite(lab):
-                raise DataError(f"{p}:{lineno}: label {parts[0]!r} is not finite")
-            row_idx: list[int] = []
-            for tok in parts[1:]:
-                key, sep, val = tok.partition(":")
-                if not sep:
-                    raise DataError(f"{p}:{lineno}: expected index:value, got {tok!r}")
-                try:
-                    j = int(key) - off
-                except ValueError:
-                    raise DataError(f"{p}:{lineno}: feature index {key!r} is not an integer") from None
-                try:
-                    v = float(val)
-                except ValueError:
-                    raise DataError(f"{p}:{lineno}: value {val!r} of feature {key} is not a number") from None
-                if j < 0:
-                    raise DataError(f"{p}:{lineno}: feature index {key} is below the first index ({off})")
-                if n_features is not None and j >= n_features:
-                    raise DataError(f"{p}:{lineno}: feature index {key} is out of range for n_features={n_features}")
-                if not np.isfinite(v):
-                    raise DataError(f"{p}:{lineno}: value {val!r} of feature {key} is not finite")
-                row_idx.append(j)
-                values.append(v)
-            if len(set(row_idx)) != len(row_idx):
-                dup = next(j for j in row_idx if row_idx.count(j) > 1)
-                raise DataError(f"{p}:{lineno}: feature index {dup + off} appears twice")
-            indices.extend(row_idx)
-            labels.append(lab)
-            indptr.append(len(indices))
+                raise DataError(f"{p}:{lineno}: feature index {key!r} is not an integer") from None
+            try:
+                v = float(val)
+            except ValueError:
+                raise DataError(f"{p}:{lineno}: value {val!r} of feature {key} is not a number") from None
+            if j < 0:
+                raise DataError(f"{p}:{lineno}: feature index {key} is below the first index ({off})")
+            if n_features is not None and j >= n_features:
+                raise DataError(f"{p}:{lineno}: feature index {key} is out of range for n_features={n_features}")
+            if not np.isfinite(v):
+                raise DataError(f"{p}:{lineno}: value {val!r} of feature {key} is not finite")
+            row_idx.append(j)
+            values.append(v)
+        if len(set(row_idx)) != len(row_idx):  # linear: one set, then one pass to name the first repeat
+            seen: set[int] = set()
+            dup = next(j for j in row_idx if j in seen or seen.add(j))  # type: ignore[func-returns-value]
+            raise DataError(f"{p}:{lineno}: feature index {dup + off} appears twice")
+        indices.extend(row_idx)
+        labels.append(lab)
+        indptr.append(len(indices))
     if not labels:
         raise DataError(f"{p}: no examples in the file")
     width = n_features if n_features is not None else (max(indices) + 1 if indices else 0)

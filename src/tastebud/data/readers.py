@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
+import io
+import lzma
 import os
 import re
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError
+from ._frames import FILE_ATTR
 
 
 def _check_path(path: str | os.PathLike) -> Path:
@@ -22,11 +30,76 @@ def _check_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def read_table(path: str | os.PathLike, sep: str = ",", header: bool = True, **kw: Any) -> pd.DataFrame:
-    """``pandas.read_csv`` with errors that name the file and line."""
+# what the decompressors raise on a truncated or corrupt file (bz2 raises a plain OSError)
+_CORRUPT = (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, gzip.BadGzipFile)
+
+
+@contextlib.contextmanager
+def _compressed_bytes_of(p: Path) -> Iterator[None]:
+    """Decompression failures inside the block become a DataError naming ``p``; OSErrors about the
+    file system (they carry an errno; bz2's "Invalid data stream" does not) pass through."""
+    try:
+        yield
+    except _CORRUPT as e:
+        raise DataError(f"{p}: the compressed file is truncated or corrupt ({type(e).__name__}: {e})") from None
+    except OSError as e:
+        if e.errno is not None:
+            raise
+        raise DataError(f"{p}: the compressed file is truncated or corrupt ({type(e).__name__}: {e})") from None
+
+
+def open_binary(path: str | os.PathLike) -> BinaryIO:
+    """The file's bytes, decompressed by suffix (``.gz``, ``.bz2``, ``.xz``/``.lzma``) like pandas does."""
+    p = _check_path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(p, "rb")
+    if suffix == ".bz2":
+        return bz2.open(p, "rb")
+    if suffix in (".xz", ".lzma"):
+        return lzma.open(p, "rb")
+    return open(p, "rb")
+
+
+def text_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Yield ``(1-based line number, line)`` of a text file (compressed by suffix or not).
+
+    Undecodable bytes raise :class:`DataError` naming the file and the line; a truncated or corrupt
+    compressed file raises :class:`DataError` naming the file."""
     p = _check_path(path)
     try:
-        return pd.read_csv(p, sep=sep, header=0 if header else None, engine=kw.pop("engine", "c"), **kw)
+        with _compressed_bytes_of(p), io.TextIOWrapper(open_binary(p), encoding=encoding) as f:
+            yield from enumerate(f, 1)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p}: line {_undecodable_line(p, encoding)}: not valid {encoding} text ({e.reason}); "
+                        "is it a text file of that encoding?") from None
+
+
+def _undecodable_line(p: Path, encoding: str) -> int | str:
+    """The first line of ``p`` that does not decode (for error messages)."""
+    try:
+        with open_binary(p) as f:
+            for n, raw in enumerate(f, 1):
+                try:
+                    raw.decode(encoding)
+                except UnicodeDecodeError:
+                    return n
+    except (OSError, *_CORRUPT):
+        pass
+    return "?"
+
+
+def read_table(path: str | os.PathLike, sep: str = ",", header: bool = True, **kw: Any) -> pd.DataFrame:
+    """``pandas.read_csv`` with errors that name the file and line (compression by suffix). The frame
+    remembers its file (``df.attrs``) so that later checks (e.g. a NaN rating) can give the file's line."""
+    p = _check_path(path)
+    exact = not ({"skiprows", "comment", "skipfooter", "nrows"} & set(kw))  # rows map to lines one to one
+    try:
+        with _compressed_bytes_of(p):
+            df = pd.read_csv(p, sep=sep, header=0 if header else None, engine=kw.pop("engine", "c"), **kw)
+        if exact:
+            df.attrs[FILE_ATTR] = (str(p), 1 if header else 0, len(df))
+        return df
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{p}: file is empty") from e
     except pd.errors.ParserError as e:
@@ -39,15 +112,10 @@ def read_table(path: str | os.PathLike, sep: str = ",", header: bool = True, **k
 
 def iter_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, stripped line), skipping blank lines."""
-    p = _check_path(path)
-    try:
-        with open(p, encoding=encoding) as f:
-            for n, line in enumerate(f, 1):
-                s = line.strip()
-                if s:
-                    yield n, s
-    except UnicodeDecodeError as e:
-        raise DataError(f"{p}: cannot decode as {encoding}: {e}") from e
+    for n, line in text_lines(path, encoding):
+        s = line.strip()
+        if s:
+            yield n, s
 
 
 def read_ml100k_ratings(path: str | os.PathLike) -> pd.DataFrame:
@@ -105,16 +173,15 @@ def read_baskets_file(path: str | os.PathLike, sep: str | None = None, encoding:
     Items are returned as strings (integer-looking items are converted by the caller)."""
     out: list[list[str]] = []
     p = _check_path(path)
-    with open(p, encoding=encoding) as f:
-        for n, line in enumerate(f, 1):
-            s = line.strip()
-            if not s:
-                out.append([])
-                continue
-            items = [x.strip() for x in (s.split() if sep is None else s.split(sep))]
-            if any(x == "" for x in items):
-                raise DataError(f"{p}: line {n}: empty item (doubled separator {sep!r})")
-            out.append(items)
+    for n, line in text_lines(p, encoding):
+        s = line.strip()
+        if not s:
+            out.append([])
+            continue
+        items = [x.strip() for x in (s.split() if sep is None else s.split(sep))]
+        if any(x == "" for x in items):
+            raise DataError(f"{p}: line {n}: empty item (doubled separator {sep!r})")
+        out.append(items)
     # a trailing newline at EOF produces no extra line with enumerate; strip trailing empties from padding
     while out and out[-1] == []:
         out.pop()
@@ -135,10 +202,14 @@ def read_user_item_pairs(path: str | os.PathLike, sep: str | None = None) -> tup
 
 
 def maybe_int(values: list[str]) -> np.ndarray:
-    """Strings → int64 when every value is an integer literal, else unicode."""
+    """Strings → int64 when every value is an integer literal within the int64 range, else unicode
+    (so integer-looking ids too large for int64 are kept, as strings)."""
     arr = np.asarray(values, dtype=str)
     if arr.size and all(re.fullmatch(r"-?\d+", v) for v in set(values)):
-        return arr.astype(np.int64)
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:
+            return arr
     return arr
 
 

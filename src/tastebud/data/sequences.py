@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError
-from ._frames import require_columns, to_pandas
+from ._frames import require_columns, to_pandas, where
 from .idmap import IdMap
 from .readers import maybe_int, read_user_item_pairs
 
@@ -43,27 +43,35 @@ class Sequences:
         require_columns(pdf, {"user": user, "item": item, "timestamp": timestamp}, "sequences")
         for col in (user, item):
             if pdf[col].isna().any():
-                raise DataError(f"sequences: missing value in column {col!r} at row {int(np.flatnonzero(pdf[col].isna().to_numpy())[0])}")
+                at = where(pdf, int(np.flatnonzero(pdf[col].isna().to_numpy())[0]))
+                raise DataError(f"sequences: {at}: missing value in column {col!r}")
         ts = None
         if timestamp is not None:
             from .interactions import _timestamps_to_float
-            ts = _timestamps_to_float(pdf[timestamp], "sequences")
+            ts = _timestamps_to_float(pdf[timestamp], "sequences", lambda row: where(pdf, row))
         return cls.from_arrays(pdf[user].to_numpy(), pdf[item].to_numpy(), ts, item_map=item_map)
 
     @classmethod
     def from_arrays(cls, users: Any, items: Any, timestamps: Any = None, *, item_map: IdMap | None = None) -> "Sequences":
         if len(users) != len(items):
             raise DataError(f"sequences: users and items have different lengths ({len(users)} vs {len(items)})")
+        t = None
+        if timestamps is not None:
+            from .interactions import _timestamps_to_float
+
+            if np.ndim(timestamps) != 1 or len(timestamps) != len(users):
+                raise DataError(f"sequences: timestamps must hold one value per row ({len(users)}), "
+                                f"got shape {np.shape(timestamps)}")
+            t = _timestamps_to_float(timestamps, "sequences")  # NaN / non-numbers are refused, naming the row
         umap, u = IdMap.from_values(users, "user")
         if item_map is None:
             imap, i = IdMap.from_values(items, "item")
         else:
             imap, i = item_map, item_map.index(items)
-        if timestamps is None:
+        if t is None:
             order = np.argsort(u, kind="stable")
             ts = None
         else:
-            t = np.asarray(timestamps, dtype=np.float64)
             order = np.lexsort((t, u))
             ts = t[order]
         counts = np.bincount(u, minlength=len(umap))

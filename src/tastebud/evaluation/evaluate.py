@@ -5,7 +5,8 @@ Metric names (case-insensitive): ``rmse``, ``mae`` (via ``model.predict``);
 ``hit@k``), ``coverage@k`` (full ranking via ``model.recommend``: every item except the user's training
 items is a candidate); ``sampled_ndcg@k``, ``sampled_hit_rate@k``, ``sampled_mrr@k``, ``sampled_auc``
 (each test item against ``n_negatives`` items the user never touched, scored by ``model._scores``).
-A name without ``@k`` uses ``k`` (default 10).
+A name without ``@k`` uses ``k`` (default 10). Relevant test items the model has never seen are
+misses that still count (in R for full ranking; as a case ranked last for sampled metrics).
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def evaluate(
     ``model.n_fallbacks_``). Ranking metrics rank all items for each test user, excluding the user's
     training items (``filter_seen``); a test item is relevant when its value is at least
     ``relevance_threshold`` (default: every test interaction). Users without a relevant test item are
-    skipped; test users unknown to the model are skipped with a warning; relevant items unknown to the
-    model count as misses. Returns ``{name: value}`` in the order asked.
+    skipped; test users unknown to the model are skipped with a warning. Every relevant test item
+    counts, including items the model has never seen: they are misses, but they count in R (recall's
+    denominator, the ideal DCG, MAP's normaliser) and, for sampled metrics, as cases ranked below all
+    their negatives. Returns ``{name: value}`` in the order asked.
     """
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -103,7 +106,7 @@ def evaluate(
     ranking = [p for p in parsed if p[1] in _RANKING]
     sampled = [p for p in parsed if p[1] in _SAMPLED]
     if ranking or sampled:
-        users, rel, n_rel, unknown_users = _relevance(model, test, relevance_threshold)
+        users, rel, n_rel, unknown_users, n_unseen = _relevance(model, test, relevance_threshold)
         if unknown_users:
             warnings.warn(f"evaluate: {unknown_users} test user(s) unknown to the model were skipped", stacklevel=2)
         if len(users) == 0:
@@ -119,13 +122,19 @@ def evaluate(
             for name, base, kk in ranking:
                 out[name] = M.coverage(ranked[:, :kk], len(model.items_)) if base == "coverage" else vals[f"{base}@{kk}"]
         if sampled:
-            out.update(_sampled(model, users, rel, sampled, n_negatives, ties, batch_size, random_state))
+            out.update(_sampled(model, users, rel, n_unseen, sampled, n_negatives, ties, batch_size, random_state))
     return {name: out[name] for name, _, _ in parsed}
 
 
 def _relevance(model: Any, test: Interactions, threshold: float | None):
-    """Test relevance in the model's index space: (user indices, csr rel over model items, n_rel, #unknown)."""
-    u, i, r, _ = test.coo()
+    """Test relevance in the model's index space.
+
+    Returns (user indices, csr rel over model items, n_rel, #unknown users, #unknown relevant pairs).
+    ``n_rel`` counts every distinct relevant test item of the user, including items the model has
+    never seen: those cannot be ranked (misses) but belong in R (recall's denominator, IDCG, MAP's
+    normaliser). Distinctness is decided on the test's own ids, so two unseen items count twice.
+    """
+    u, i, r, _ = test.coo()  # canonical CSR: each (user, item) pair once
     keep = np.ones(len(u), bool) if threshold is None else r >= threshold
     u, i = u[keep], i[keep]
     mu = model.users_.index(test.users.ids, missing="mask")[u]
@@ -137,15 +146,11 @@ def _relevance(model: Any, test: Interactions, threshold: float | None):
     row = np.searchsorted(users, mu)
     n_rel = np.bincount(row, minlength=len(users)).astype(np.float64)
     known = mi >= 0
-    n_items = len(model.items_)
-    rel = sp.csr_matrix((np.ones(int(known.sum()), np.float32), (row[known], mi[known])), shape=(len(users), n_items))
+    rel = sp.csr_matrix((np.ones(int(known.sum()), np.float32), (row[known], mi[known])),
+                        shape=(len(users), len(model.items_)))
     rel.sum_duplicates()
     rel.data[:] = 1.0
-    # duplicates (same item twice for a user) must not inflate n_rel
-    if len(mu):
-        pair = np.unique(row.astype(np.int64) * (n_items + 1) + np.where(mi >= 0, mi, n_items))
-        n_rel = np.bincount(pair // (n_items + 1), minlength=len(users)).astype(np.float64)
-    return users, rel, n_rel, unknown_users
+    return users, rel, n_rel, unknown_users, int((~known).sum())
 
 
 def _ranked(model: Any, users: np.ndarray, k: int, batch_size: int) -> np.ndarray:
@@ -169,9 +174,12 @@ def _ranked(model: Any, users: np.ndarray, k: int, batch_size: int) -> np.ndarra
     return out
 
 
-def _sampled(model, users, rel, wanted, n_negatives, ties, batch_size, random_state) -> dict[str, float]:
+def _sampled(model, users, rel, n_unseen, wanted, n_negatives, ties, batch_size, random_state) -> dict[str, float]:
     """Each (user, relevant test item) against ``n_negatives`` items drawn uniformly (with replacement,
-    as in SASRec's evaluation code) from the items the user has neither in training nor in test."""
+    as in SASRec's evaluation code) from the items the user has neither in training nor in test.
+    The ``n_unseen`` relevant pairs whose item the model has never seen cannot be scored: each is a
+    case ranked below all its negatives (hit, NDCG, MRR and AUC 0), so every metric is the sum over
+    the scored cases divided by all cases."""
     if not hasattr(model, "_scores"):
         raise ValueError(f"{type(model).__name__} has no _scores; sampled metrics need item scores")
     if not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
@@ -208,13 +216,13 @@ def _sampled(model, users, rel, wanted, n_negatives, ties, batch_size, random_st
         else:
             raise RuntimeError("could not sample negatives: users have touched almost every item")
         neg_all.append(S[rows[:, None], neg].astype(np.float64))
-    if not pos_all:
-        raise ValueError("no relevant test items known to the model: sampled metrics are undefined")
     out: dict[str, float] = {}
-    pos, neg = np.concatenate(pos_all), np.concatenate(neg_all)
+    n_scored = int(sum(len(p) for p in pos_all))
+    share = n_scored / (n_scored + n_unseen) if n_scored + n_unseen else 0.0
+    if n_scored:
+        pos, neg = np.concatenate(pos_all), np.concatenate(neg_all)
     for name, base, kk in wanted:
-        vals = M.sampled_rank_metrics(pos, neg, k=kk or 10, ties=ties)
         key = {"sampled_ndcg": f"ndcg@{kk}", "sampled_hit_rate": f"hit_rate@{kk}", "sampled_mrr": f"mrr@{kk}",
                "sampled_auc": "auc"}[base]
-        out[name] = vals[key]
+        out[name] = M.sampled_rank_metrics(pos, neg, k=kk or 10, ties=ties)[key] * share if n_scored else 0.0
     return out

@@ -19,16 +19,20 @@ Learned state ends with an underscore.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
-from typing import Any, ClassVar, Literal, Sequence
+import types
+import typing
+from typing import Any, ClassVar, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..data.idmap import IdMap
-from ..exceptions import FormatError, NotFittedError, UnknownIdError
+from ..array_specs import ArraySpec, check_arrays, check_json, floats, ids, index, indptr
+from ..data.idmap import IdMap, check_not_missing
+from ..exceptions import FormatError, MissingExtraError, NotFittedError, UnknownIdError
 from ..persistence import read_model_file, write_model_file
 
 logger = logging.getLogger("tastebud")
@@ -75,6 +79,10 @@ class Model:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit() first")
 
     # ------------------------------------------------------------------ persistence
+    #: deprecated constructor argument names → their current names; a saved file may hold either
+    #: (``load`` passes the current name, so loading an old file does not warn)
+    _deprecated_params: ClassVar[dict[str, str]] = {}
+
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {}
 
@@ -84,6 +92,50 @@ class Model:
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         pass
 
+    # What a saved file of this class must hold, checked by ``load`` before ``_set_arrays``
+    # (see tastebud.array_specs). Subclasses extend the parent's declaration.
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Fields of ``meta.json``'s ``extra`` object (see :func:`tastebud.array_specs.check_json`)."""
+        return {}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any],
+                     shapes: Mapping[str, tuple[int, ...]]) -> dict[str, ArraySpec]:
+        """Spec of every saved array, in an order that binds each shape symbol before its use in
+        a bound; ``shapes`` are the shapes found in the file (for layouts that depend on them)."""
+        return {}
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        """Invariants beyond the declared specs (raise FormatError); ``sizes`` are the bound symbols."""
+
+    @classmethod
+    def _saved_params(cls, path: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """The constructor arguments of a saved file: each name must be a parameter of the class or
+        one of its deprecated aliases (mapped to the current name), each value of the type its
+        annotation allows."""
+        valid = cls._param_names()
+        out: dict[str, Any] = {}
+        for k, v in params.items():
+            name = k if k in valid else cls._deprecated_params.get(k)
+            if name is None or name not in valid:
+                raise FormatError(f"{path}: unknown parameter {k!r} for {cls.__name__}; parameters are {sorted(valid)}")
+            if name in out:
+                raise FormatError(f"{path}: parameter {name!r} is given twice (also under a deprecated name)")
+            out[name] = v
+            if not _json_depth_ok_finite(v):
+                raise FormatError(f"{path}: parameter {name!r} holds a non-finite number ({str(v)[:60]})")
+        try:
+            hints = typing.get_type_hints(cls.__init__)
+        except Exception:  # annotations that do not evaluate here: skip the type check
+            hints = {}
+        for k, v in out.items():
+            if k in hints and not _json_matches(v, hints[k]):
+                raise FormatError(f"{path}: parameter {k!r} = {str(v)[:60]!r} is not of type {_hint_name(hints[k])}")
+        return out
+
     def save(self, path: str | os.PathLike) -> str:
         """Write the fitted model to ``path`` (a zip of ``.npy`` arrays and ``meta.json``), atomically."""
         self._check_fitted()
@@ -91,21 +143,116 @@ class Model:
         return str(write_model_file(path, name, self.get_params(), self._get_arrays(), self._get_extra()))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Model":
-        """Load a model saved by :meth:`save`. ``Model.load`` dispatches on the stored class."""
+    def load(cls, path: str | os.PathLike, max_uncompressed: int | None = None) -> "Model":
+        """Load a model saved by :meth:`save`. ``Model.load`` dispatches on the stored class.
+
+        The file is untrusted input: the container (sizes, CRCs, ``.npy`` headers, ``meta.json``)
+        and then the class's declared arrays (shapes, dtypes, index ranges, finiteness) are checked
+        before anything is built from them, and any defect raises :class:`FormatError` naming the
+        file and the member. ``max_uncompressed`` caps the bytes read (default: 16× the file size,
+        at least 64 MiB; ``$TASTEBUD_MAX_UNCOMPRESSED``), see :mod:`tastebud.persistence`.
+        """
         from . import registry
 
-        meta, arrays = read_model_file(path)
+        meta, arrays = read_model_file(path, max_uncompressed)
         try:
             klass = registry.get(meta["class"])
         except KeyError as e:
             raise FormatError(f"{path}: unknown model class {meta['class']!r}") from e
         if cls not in (Model, Recommender, RatingPredictor) and not issubclass(klass, cls):
             raise FormatError(f"{path} holds a {klass.__name__}, not a {cls.__name__}")
-        obj = klass(**meta["params"])
-        obj._set_arrays(arrays, meta.get("extra", {}))
+        params = klass._saved_params(path, meta["params"])
+        extra = meta["extra"]
+        with _restoring(path, klass, "its parameters are invalid"):
+            obj = klass(**params)
+            if hasattr(obj, "_check_params"):
+                obj._check_params()  # the model's own validation of its hyperparameters
+        params = obj.get_params()  # with the defaults of parameters the file does not name
+        check_json(path, "extra", extra, klass._extra_spec(params))
+        with _restoring(path, klass, "its layout is invalid"):
+            specs = klass._array_specs(params, extra, {k: a.shape for k, a in arrays.items()})
+        sizes = check_arrays(path, arrays, specs)
+        with _restoring(path, klass, "its arrays are inconsistent"):
+            klass._check_saved(path, arrays, extra, params, sizes)
+        with _restoring(path, klass, "cannot restore the model"):
+            obj._set_arrays(arrays, extra)
         obj.fitted_ = True
         return obj
+
+
+@contextlib.contextmanager
+def _restoring(path: Any, klass: type, what: str) -> Iterator[None]:
+    """Errors while building a model from a checked file are still the file's fault: FormatError."""
+    try:
+        yield
+    except FormatError as e:
+        if str(e).startswith(str(path)):
+            raise
+        raise FormatError(f"{path}: {e}") from None
+    except MissingExtraError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, OverflowError,
+            ZeroDivisionError) as e:
+        raise FormatError(f"{path}: {what} for a {klass.__name__} ({type(e).__name__}: {e})") from e
+
+
+def torch_state_specs(build: Any, prefix: str) -> dict[str, ArraySpec]:
+    """Specs of a saved ``state_dict`` (members ``prefix + key``): the module ``build()`` makes,
+    built on torch's "meta" device so that no weights are allocated whatever the parameters say;
+    every entry must then have exactly its shape and hold finite numbers."""
+    import torch
+
+    with torch.device("meta"):
+        net = build()
+    return {prefix + k: floats(*t.shape) if t.dtype.is_floating_point else ArraySpec("number", tuple(t.shape))
+            for k, t in net.state_dict().items()}
+
+
+def _json_matches(v: Any, hint: Any) -> bool:
+    """Whether the JSON value ``v`` can be a value of the annotation ``hint`` (unknown hints match)."""
+    if hint is Any or hint is object:
+        return True
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_json_matches(v, a) for a in args)
+    if hint is type(None) or hint is None:
+        return v is None
+    if origin is Literal:
+        return any(v == a and type(v) is type(a) for a in args)
+    if hint is bool:
+        return isinstance(v, bool)
+    if hint is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if hint is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if hint is str:
+        return isinstance(v, str)
+    import collections.abc as cabc
+
+    if hint in (list, tuple) or origin in (list, tuple, cabc.Sequence):
+        if not isinstance(v, list):
+            return False
+        if args and origin is not tuple:
+            return all(_json_matches(x, args[0]) for x in v)
+        return True
+    if hint is dict or origin in (dict, cabc.Mapping):
+        return isinstance(v, dict)
+    return True
+
+
+def _json_depth_ok_finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return bool(np.isfinite(v))
+    if isinstance(v, list):
+        return all(_json_depth_ok_finite(x) for x in v)
+    if isinstance(v, dict):
+        return all(_json_depth_ok_finite(x) for x in v.values())
+    return True
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 class Recommender(Model):
@@ -133,6 +280,12 @@ class Recommender(Model):
             "seen_indices": self.seen_.indices.astype(np.int64),
         }
 
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any],
+                     shapes: Mapping[str, tuple[int, ...]]) -> dict[str, ArraySpec]:
+        return {"users_ids": ids("n_users"), "items_ids": ids("n_items"),
+                "seen_indptr": indptr("n_users", of="seen_indices"), "seen_indices": index("nnz_seen", hi="n_items")}
+
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         users = IdMap(arrays["users_ids"], "user")
         items = IdMap(arrays["items_ids"], "item")
@@ -158,6 +311,15 @@ class Recommender(Model):
     def _popularity_scores(self, n: int) -> np.ndarray:
         return np.broadcast_to(self.item_counts_.astype(np.float32), (n, len(self.item_counts_)))
 
+    def _empty_history_scores(self) -> np.ndarray:
+        """Scores for a new user's history without any known item: training popularity (the
+        documented fallback of every ``recommend_for_history``), with a warning."""
+        import warnings
+
+        warnings.warn(f"{type(self).__name__}.recommend_for_history: the history has no item known to the "
+                      "model; ranked by popularity", UserWarning, stacklevel=3)
+        return np.array(self._popularity_scores(1)[0], dtype=np.float32)
+
     def recommend(
         self,
         users: Any,
@@ -177,6 +339,7 @@ class Recommender(Model):
         :class:`UnknownIdError`. A scalar ``users`` gives 1-D arrays.
         """
         self._check_fitted()
+        check_not_missing(users, "users")
         scalar = np.ndim(users) == 0 and not isinstance(users, (list, tuple))
         u = self.users_.index([users] if scalar else users, missing="mask")
         if unknown == "raise" and (u < 0).any():
@@ -267,6 +430,7 @@ class Recommender(Model):
         """The ``k`` items most similar to ``item`` (cosine of item vectors unless the model says
         otherwise), excluding ``item`` itself and any of ``filter_items``; ``items`` restricts candidates."""
         self._check_fitted()
+        check_not_missing(item, "item")
         i = int(self.items_.index([item])[0])
         s = np.asarray(self._similar_scores(i), dtype=np.float32).copy()
         s[i] = -np.inf
@@ -299,6 +463,8 @@ class RatingPredictor(Recommender):
         ii = [items] if np.ndim(items) == 0 else items
         if len(uu) != len(ii):
             raise ValueError(f"users and items must have the same length, got {len(uu)} and {len(ii)}")
+        check_not_missing(uu, "users")  # None/NaN is a caller's bug, not an unseen id: never the fallback
+        check_not_missing(ii, "items")
         u = self.users_.index(uu, missing="mask")
         i = self.items_.index(ii, missing="mask")
         # ids present in the maps but without training interactions count as unknown

@@ -10,6 +10,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from ..array_specs import ArraySpec, index, indptr
 from ..exceptions import UnknownIdError
 from .base import Recommender
 
@@ -45,6 +46,11 @@ class HistoryRecommender(Recommender):
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {**super()._get_arrays(), "hist_indptr": self.hist_indptr_, "hist_indices": self.hist_indices_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes),
+                "hist_indptr": indptr("n_users", of="hist_indices"), "hist_indices": index(None, hi="n_items")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ...array_specs import ArraySpec, floats
 from ...data.interactions import Interactions, as_interactions
 from ...exceptions import DataError
 from ..base import RatingPredictor, Recommender
@@ -46,6 +47,10 @@ class Popularity(Recommender):
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {**super()._get_arrays(), "popularity": self.popularity_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "popularity": floats("n_items")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
@@ -110,6 +115,11 @@ class BaselinePredictor(RatingPredictor):
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {**super()._get_arrays(), "global_mean": np.array(self.global_mean_),
                 "user_bias": self.user_bias_, "item_bias": self.item_bias_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "global_mean": floats(),
+                "user_bias": floats("n_users"), "item_bias": floats("n_items")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -9,6 +9,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.baskets import Baskets, as_baskets
 from ...data.idmap import IdMap
@@ -69,6 +70,7 @@ class Item2Vec(HistoryRecommender):
 
     registry_name = "item2vec"
     demo_params: dict[str, Any] = {"dim": 32, "epochs": 3}
+    accepts_baskets = True  # fits on Baskets too (mode="basket"): the CLI reads basket files for it
 
     def __init__(
         self,
@@ -243,6 +245,36 @@ class Item2Vec(HistoryRecommender):
             S[empty] = self.item_counts_.astype(np.float32) / max(1.0, float(self.item_counts_.max()))
         return S
 
+    def explain_history(self, items: Any, targets: Any) -> list[dict[str, Any]]:
+        """Why each of ``targets`` scores as it does after the history ``items`` (oldest first).
+
+        The history vector is a weighted mean h = Σⱼ ωⱼ uⱼ (ωⱼ = decay^(n-1-j) / Σ decay), so the
+        score splits over the history: ``scoring="context"`` ŝₓ = Σⱼ ωⱼ uⱼ·vₓ, ``"cosine"``
+        ŝₓ = Σⱼ ωⱼ ûⱼ·ûₓ / ‖h'‖. Each history item's term is its ``value`` (the terms add up to the
+        :meth:`recommend_for_history` score up to float32 rounding) and ``similarity`` is the
+        cosine of its vector with the target's (the nearest history items). Unknown history ids
+        are skipped. One dict per target: ``{"item", "score", "contributions": [{"item",
+        "value", "similarity"}, ...]}`` (largest value first)."""
+        self._check_fitted()
+        indptr, idx = self._map_histories([list(items)], "skip")
+        t = self.items_.index(list(targets))
+        n = len(idx)
+        decay = 1.0 if self.mode == "basket" else float(self.history_decay)
+        w = decay ** np.arange(n - 1, -1, -1, dtype=np.float64)
+        w = w / w.sum() if n else w
+        U = self._unit_vectors().astype(np.float64)
+        if self.scoring == "context":
+            C = (self.context_vectors_[t].astype(np.float64) @ self.item_vectors_[idx].astype(np.float64).T) * w
+        else:
+            hn = np.linalg.norm(w @ U[idx]) or 1.0
+            C = (U[t] @ U[idx].T) * w / hn
+        sim = U[t] @ U[idx].T
+        hist, tids = self.items_.ids[idx].tolist(), self.items_.ids[t].tolist()
+        return [{"item": ti, "score": float(C[r].sum()),
+                 "contributions": [{"item": hist[j], "value": float(C[r, j]), "similarity": float(sim[r, j])}
+                                   for j in np.argsort(-C[r], kind="stable")]}
+                for r, ti in enumerate(tids)]
+
     # ------------------------------------------------------------------ export
     def to_torch_embedding(self, freeze: bool = False, padding: bool = False) -> tuple[Any, IdMap]:
         """The item vectors as a ``torch.nn.Embedding`` and the id map (row ``items_.index(id)``).
@@ -268,6 +300,15 @@ class Item2Vec(HistoryRecommender):
 
     def _get_extra(self) -> dict[str, Any]:
         return {"n_pairs": int(self.n_pairs_)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"n_pairs": "~int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "item_vectors": floats("n_items", "dim"),
+                "context_vectors": floats("n_items", "dim")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, floats, index, indptr
 from ...data.sequences import Sequences, as_sequences
 from ...exceptions import DataError
 from ..history import HistoryRecommender
@@ -78,6 +79,11 @@ class ItemTransitions(HistoryRecommender):
         T = self.transitions_
         return {**super()._get_arrays(), "T_indptr": T.indptr.astype(np.int64), "T_indices": T.indices.astype(np.int64),
                 "T_data": T.data.astype(np.float32)}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "T_indptr": indptr("n_items", of="T_indices"),
+                "T_indices": index("nnz_T", hi="n_items"), "T_data": floats("nnz_T")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -45,12 +45,12 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import log_ndtr, ndtr, ndtri
 
+from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.interactions import Interactions, as_interactions
 from ...data.idmap import IdMap
-from ...exceptions import DataError, NotFittedError
+from ...exceptions import DataError, FormatError, NotFittedError
 from ...kernels import fm as K
 from ..base import RatingPredictor
 from .features import FMFeatures
@@ -354,6 +354,8 @@ class FactorizationMachine(RatingPredictor):
     def _probit_latent(m: np.ndarray, y: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """Latent z for y ∈ {−1, 1}: a draw from N(m, 1) truncated to sign(z) = y (rng given),
         or its expectation m + y·φ(m)/Φ(y·m)."""
+        from scipy.special import log_ndtr, ndtr, ndtri  # classification only: kept off the import path
+
         ym = np.clip(y * m, -35.0, 35.0)
         if rng is None:
             ratio = np.exp(-0.5 * m * m - 0.5 * np.log(2 * np.pi) - log_ndtr(ym))
@@ -529,6 +531,50 @@ class FactorizationMachine(RatingPredictor):
         self._parts = (c / S, (bu / S).astype(np.float32), (bi / S).astype(np.float32), Qu, Qi)
         return self._parts
 
+    def _feature_name(self, j: int) -> str:
+        g = int(self.groups_[j])
+        off = j - int(np.searchsorted(self.groups_, g))  # columns of a group are contiguous
+        name = self.group_names_[g]
+        if name in ("user", "implicit:item->user"):
+            return f"{'' if name == 'user' else 'rated by '}user={self.users_.ids[off]}"
+        if name in ("item", "implicit:user->item"):
+            return f"{'' if name == 'item' else 'rated '}item={self.items_.ids[off]}"
+        return f"{name}[{off}]"
+
+    def explain_pair(self, user: Any, item: Any, top: int | None = None) -> dict[str, Any]:
+        """The terms of ŷ(u, i) = w₀ + Σⱼ wⱼxⱼ + Σⱼ<ₗ ⟨vⱼ, vₗ⟩xⱼxₗ for one (user, item) pair of a
+        model fitted on Interactions (averaged over MCMC samples, before any link function):
+        ``{"score", "bias", "linear": [{"feature", "value"}], "pairwise": [{"features": [a, b],
+        "value"}]}``, both lists largest |value| first. ``bias + Σ linear + Σ pairwise`` equals
+        :meth:`predict` for regression (the decision value for classification). ``top`` keeps the
+        ``top`` largest terms of each list and adds ``"rest"``, the sum of the terms left out."""
+        self._require_interactions("explain_pair")
+        u = self.users_.index([user], missing="mask")
+        i = self.items_.index([item], missing="mask")
+        x = self._pair_design(u, i)
+        J, xv = x.indices, x.data
+        w0, lin, pair = 0.0, np.zeros(len(J)), np.zeros((len(J), len(J)))
+        S = 0
+        for b, w, V in self._samples():
+            Vj = np.asarray(V, dtype=np.float64)[J] * xv[:, None]
+            w0 += float(b)
+            lin += np.asarray(w, dtype=np.float64)[J] * xv
+            pair += Vj @ Vj.T
+            S += 1
+        w0, lin, pair = w0 / S, lin / S, np.triu(pair / S, 1)
+        a, b = np.nonzero(np.triu(np.ones_like(pair, dtype=bool), 1))
+        pv = pair[a, b]
+        ol, op = np.argsort(-np.abs(lin), kind="stable"), np.argsort(-np.abs(pv), kind="stable")
+        if top is not None:
+            ol, op = ol[:int(top)], op[:int(top)]
+        names = {int(j): self._feature_name(int(J[j])) for j in set(ol.tolist()) | set(a[op].tolist()) | set(b[op].tolist())}
+        out = {"score": float(w0 + lin.sum() + pv.sum()), "bias": float(w0),
+               "linear": [{"feature": names[j], "value": float(lin[j])} for j in ol.tolist()],
+               "pairwise": [{"features": [names[int(a[m])], names[int(b[m])]], "value": float(pv[m])} for m in op.tolist()]}
+        if top is not None:
+            out["rest"] = float(lin.sum() + pv.sum() - lin[ol].sum() - pv[op].sum())
+        return out
+
     def _require_interactions(self, what: str) -> None:
         self._check_fitted()
         if getattr(self, "mode_", None) != "interactions":
@@ -582,6 +628,41 @@ class FactorizationMachine(RatingPredictor):
         return {"mode": self.mode_, "n_groups": self.n_groups_,
                 "group_names": getattr(self, "group_names_", None),
                 "side_features": getattr(self, "side_features_", None)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"mode": ("interactions", "design"), "n_groups": "int", "group_names": "~list?", "side_features": "~dict?"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        rank = params["factors"] if "factors" in params else params["rank"]
+        specs = {"w0": floats(), "w": floats("n_features"), "V": floats("n_features", int(rank)),
+                 "groups": index("n_features", hi=max(int(extra["n_groups"]), 1)), "classes": floats(2, optional=True),
+                 "w0_samples": floats("n_samples", optional=True),
+                 "w_samples": floats("n_samples", "n_features", optional=True),
+                 "V_samples": floats("n_samples", "n_features", int(rank), optional=True)}
+        if extra["mode"] == "interactions":
+            specs.update(super()._array_specs(params, extra, shapes))
+            for name, rows in (("Xu", "n_users"), ("Xi", "n_items")):
+                specs.update({f"{name}_indptr": indptr(rows, of=f"{name}_indices"),
+                              f"{name}_indices": index(f"nnz_{name}", hi="n_features"),
+                              f"{name}_data": floats(f"nnz_{name}"), f"{name}_shape": counts(2)})
+        return specs
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        if extra["n_groups"] < 1:
+            raise FormatError(f"{path}: meta.json extra.n_groups must be >= 1, got {extra['n_groups']}")
+        have = [k in arrays for k in ("w0_samples", "w_samples", "V_samples")]
+        if any(have) and not all(have):
+            raise FormatError(f"{path}: arrays 'w0_samples', 'w_samples' and 'V_samples' go together")
+        if extra["mode"] == "interactions":
+            for name, rows in (("Xu", "n_users"), ("Xi", "n_items")):
+                want = [sizes[rows], sizes["n_features"]]
+                if arrays[f"{name}_shape"].tolist() != want:
+                    raise FormatError(f"{path}: array '{name}_shape' is {arrays[f'{name}_shape'].tolist()}, "
+                                      f"but the other arrays make it {want}")
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.mode_ = extra["mode"]

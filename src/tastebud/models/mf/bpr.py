@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import numba_threads
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
@@ -122,6 +123,11 @@ class BPR(Recommender):
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {**super()._get_arrays(), "user_factors": self.user_factors_, "item_factors": self.item_factors_,
                 "item_bias": self.item_bias_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "user_factors": floats("n_users", "factors"),
+                "item_factors": floats("n_items", "factors"), "item_bias": floats("n_items")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
@@ -254,20 +255,62 @@ class ImplicitALS(Recommender):
         unknown: Literal["raise", "ignore"] = "raise",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, scores) for a user given only their interacted ``items`` (external ids):
-        scores x·yᵢ with x = :meth:`fold_in`; the history items are excluded when ``filter_seen``."""
-        x = self.fold_in(items, weights, unknown)
+        scores x·yᵢ with x = :meth:`fold_in`; the history items are excluded when ``filter_seen``.
+        A history without any known item (with a positive weight) is ranked by training popularity
+        (with a warning) instead of giving every item the score 0."""
+        self._check_fitted()
+        idx, w = self._history(items, weights, unknown)
         k = self._check_k(k, len(self.items_))
-        s = (self.item_factors_ @ x).astype(np.float32)
+        if (w > 0).any():
+            s = (self.item_factors_ @ self.fold_in(items, weights, unknown)).astype(np.float32)
+        else:
+            s = self._empty_history_scores()
         if filter_seen:
-            idx, _ = self._history(items, weights, unknown)
             s[idx] = -np.inf
         i, sc = topk_rows(s[None, :], k)
         ids, sc = self._to_external(i, sc)
         return ids[0], sc[0]
 
+    def explain_history(self, items: Sequence[Any], targets: Sequence[Any], weights: Sequence[float] | None = None,
+                        unknown: Literal["raise", "ignore"] = "raise") -> list[dict[str, Any]]:
+        """Why each of ``targets`` scores as it does for the history ``items`` (Hu et al. 2008, §5).
+
+        The fold-in solution is linear in the history: with A = YᵀY + λI + Σⱼ (cⱼ − 1) yⱼyⱼᵀ,
+        x = A⁻¹ Σⱼ cⱼ yⱼ, so the score of item i splits into one term per history item,
+
+            ŝᵢ = xᵀyᵢ = Σⱼ cⱼ · yᵢᵀ A⁻¹ yⱼ,
+
+        which add up to the :meth:`recommend_for_history` score exactly. Returns one dict per target:
+        ``{"item", "score", "contributions": [{"item", "value"}, ...]}`` (largest value first)."""
+        self._check_fitted()
+        idx, w = self._history(items, weights, unknown)
+        pos = w > 0
+        idx, w = idx[pos], w[pos]
+        t = self.items_.index(list(targets))
+        Y = self.item_factors_.astype(np.float64)
+        if getattr(self, "_gram", None) is None:
+            self._gram = K.gramian(self.item_factors_, float(self.regularization))
+        conf = 1.0 + float(self.alpha) * w
+        Yh = Y[idx]
+        A = self._gram + (Yh.T * (conf - 1.0)) @ Yh
+        W = np.linalg.solve(A, Yh.T) * conf  # (k, n_hist): column j is cⱼ A⁻¹ yⱼ
+        C = Y[t] @ W  # (n_targets, n_hist)
+        hist, tids = self.items_.ids[idx].tolist(), self.items_.ids[t].tolist()
+        out = []
+        for row, ti in enumerate(tids):
+            o = np.argsort(-C[row], kind="stable")
+            out.append({"item": ti, "score": float(C[row].sum()),
+                        "contributions": [{"item": hist[j], "value": float(C[row, j])} for j in o]})
+        return out
+
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {**super()._get_arrays(), "user_factors": self.user_factors_, "item_factors": self.item_factors_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes),
+                "user_factors": floats("n_users", "factors"), "item_factors": floats("n_items", "factors")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

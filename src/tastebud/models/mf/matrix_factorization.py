@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import num_threads, numba_thread_count, numba_threads
 from ...data.interactions import Interactions, as_interactions
 from ...exceptions import DataError
@@ -146,8 +147,8 @@ class _ExplicitFactorModel(RatingPredictor):
             sse = epoch_fn(epoch, mult)
             tr = math.sqrt(sse / nnz)
             if not math.isfinite(tr):
-                raise FloatingPointError(
-                    f"{type(self).__name__}: training diverged at epoch {epoch} (RMSE {tr}); lower lr (now {self.lr})")
+                raise FloatingPointError(f"{type(self).__name__}: training diverged at epoch {epoch} (RMSE {tr}); "
+                                         + self._divergence_hint(mult))
             if self.lr_schedule == "bold-driver" and hist["train_rmse"]:
                 sched["bold"] = sched.get("bold", 1.0) * (1.05 if tr < hist["train_rmse"][-1] else 0.5)
             hist["train_rmse"].append(tr)
@@ -173,6 +174,36 @@ class _ExplicitFactorModel(RatingPredictor):
         self.history_ = hist
         self.best_epoch_ = best_epoch if valid is not None else len(hist["train_rmse"]) - 1
         self.n_epochs_ = len(hist["train_rmse"])
+
+    def _divergence_hint(self, mult: float) -> str:
+        """Which learning rate to lower after a diverged epoch, named by the rate that broke.
+
+        One SGD step on a rating moves both biases by η_b(e − λ_b·b); since e falls by the sum of the
+        two moves, the pair (b_u, b_i) follows the matrix I − η_b [[1+λ_b, 1], [1, 1+λ_b]], whose
+        eigenvalues 1 − η_b·λ_b and 1 − η_b(2 + λ_b) stay inside (−1, 1) only while
+        η_b < 2/(2 + λ_b). Above that limit the biases diverge whatever the factors do (checked on
+        ML-100K: lr_bias 0.98 trains, 1.0 diverges at reg_bias 0.02); below it the factors' rate
+        ``lr`` is the one to lower.
+        """
+        lr = getattr(self, "lr", None)
+        if lr is None:  # ALS: no learning rate
+            return "check the ratings for extreme values or raise reg"
+        sched = f" × {mult:.3g} from lr_schedule" if mult != 1.0 else ""
+        lr_bias = getattr(self, "lr_bias", None)
+        reg_bias = getattr(self, "reg_bias", None)
+        lam_b = float(self.reg if reg_bias is None else reg_bias)
+        eta_b = float(lr if lr_bias is None else lr_bias) * mult
+        limit = 2.0 / (2.0 + lam_b)
+        if self.biased and eta_b >= limit:
+            if lr_bias is None:
+                return (f"the bias updates diverged: lr={lr}{sched} (also the bias rate, as lr_bias is None) is at or "
+                        f"above their stability limit 2/(2 + reg_bias) = {limit:.4g}; lower lr or set lr_bias below it")
+            return (f"the bias updates diverged: lr_bias={lr_bias}{sched} is at or above their stability limit "
+                    f"2/(2 + reg_bias) = {limit:.4g}; lower lr_bias (lr={lr} is not the cause)")
+        if self.biased and lr_bias is not None and eta_b > limit / 2:
+            return (f"lower lr_bias (now {lr_bias}{sched}, over half the bias stability limit {limit:.4g}) "
+                    f"or lr (now {lr})")
+        return f"the factor updates diverged; lower lr (now {lr}{sched})"
 
     def _finish_epoch(self) -> None:
         """Hook run before predictions (SVD++ refreshes its implicit sums)."""
@@ -232,6 +263,17 @@ class _ExplicitFactorModel(RatingPredictor):
     def _get_extra(self) -> dict[str, Any]:
         return {"history": getattr(self, "history_", {}), "best_epoch": getattr(self, "best_epoch_", -1),
                 "n_epochs_trained": getattr(self, "n_epochs_", 0)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"history": "~dict", "best_epoch": "~int", "n_epochs_trained": "~int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "global_mean": floats(),
+                "user_bias": floats("n_users"), "item_bias": floats("n_items"),
+                "user_factors": floats("n_users", "factors"), "item_factors": floats("n_items", "factors"),
+                "rating_range": floats(2)}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

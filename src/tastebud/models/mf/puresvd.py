@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import num_threads
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
@@ -109,6 +110,11 @@ class PureSVD(Recommender):
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {**super()._get_arrays(), "user_factors": self.user_factors_, "item_factors": self.item_factors_,
                 "singular_values": self.singular_values_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "user_factors": floats("n_users", "factors"),
+                "item_factors": floats("n_items", "factors"), "singular_values": floats("factors")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ..._threads import num_threads, numba_threads
 from ...data.idmap import IdMap
 from ...data.interactions import Interactions, as_interactions
@@ -246,9 +247,14 @@ class SVDpp(_ExplicitFactorModel):
     def recommend_for_history(self, history: Sequence[Any], k: int = 10, filter_seen: bool = True,
                               items: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items for a new user given only the items in ``history`` (no refit); the
-        history items themselves are excluded when ``filter_seen``."""
-        z, hist = self._history_vector(history)
-        s = (self.global_mean_ + self.item_bias_ + self.item_factors_ @ z).astype(np.float32)
+        history items themselves are excluded when ``filter_seen``. An empty history is ranked by
+        training popularity (with a warning)."""
+        self._check_fitted()
+        if len(list(history)) == 0:
+            s, hist = self._empty_history_scores(), np.zeros(0, dtype=np.int64)
+        else:
+            z, hist = self._history_vector(history)
+            s = (self.global_mean_ + self.item_bias_ + self.item_factors_ @ z).astype(np.float32)
         if filter_seen:
             s[hist] = -np.inf
         cand = self._candidates(items)
@@ -266,6 +272,12 @@ class SVDpp(_ExplicitFactorModel):
         return {**super()._get_arrays(), "implicit_factors": self.implicit_factors_,
                 "implicit_indptr": self.implicit_indptr_, "implicit_indices": self.implicit_indices_,
                 "rated_counts": self.rated_counts_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "implicit_factors": floats("n_items", "factors"),
+                "implicit_indptr": indptr("n_users", of="implicit_indices"),
+                "implicit_indices": index(None, hi="n_items"), "rated_counts": counts("n_users")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

@@ -20,16 +20,22 @@ import contextlib
 import copy
 import logging
 import math
+import warnings
 from typing import Any, ClassVar, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..._threads import num_threads as _num_threads
 from ...data._frames import to_pandas
-from ...exceptions import DataError, MissingExtraError, UnknownIdError
-from ..base import Model, topk_rows
+from ...data.idmap import IdMap
+from ...data.readers import maybe_int
+from ...array_specs import ArraySpec, floats, ids, index, indptr
+from ...exceptions import DataError, FormatError, MissingExtraError, UnknownIdError
+from ..base import Model, Recommender, torch_state_specs
 from .schema import Encoded, Schema, check_fields
+from .text_encoders import MINILM_DIM
 
 logger = logging.getLogger("tastebud")
 
@@ -54,6 +60,39 @@ def _torch_threads(torch: Any, n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _id_fields_of(schema: Schema, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The (user, item) id fields ``recommend`` ranks over: the parameters', else the two id fields."""
+    ids = schema.names("id")
+    u = params["user_field"] or (ids[0] if len(ids) == 2 else None)
+    i = params["item_field"] or (ids[1] if len(ids) == 2 else None)
+    return u, i
+
+
+class _Ranking(Recommender):
+    """``Recommender.recommend`` (id mapping, seen filtering, top-k, padding) over a
+    :class:`MultimodalModel`'s known users and items, scored by its network."""
+
+    def __init__(self, model: "MultimodalModel"):
+        R = model.rec_
+        self.model = model
+        uidx = pd.Index(R["users"]).get_indexer(R["seen_u"])
+        iidx = pd.Index(R["items"]).get_indexer(R["seen_i"])
+        ok = (uidx >= 0) & (iidx >= 0)  # training rows whose user or item fell in the OOV bucket are skipped
+        seen = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (uidx[ok], iidx[ok])),
+                             shape=(len(R["users"]), len(R["items"])))
+        self._set_interactions(model.users_, model.items_, seen)
+        self.fitted_ = True
+
+    def _scores(self, user_idx: np.ndarray) -> np.ndarray:
+        return self.model._user_scores(user_idx)
+
+
+def _external_ids(keys: np.ndarray, kind: str) -> IdMap:
+    """Ids of files written before the id types were saved: the vocabulary's canonical strings,
+    as integers when every one is an integer literal."""
+    return IdMap(maybe_int(list(keys)) if len(keys) else np.zeros(0, np.int64), kind)
 
 
 class MultimodalModel(Model):
@@ -300,15 +339,14 @@ class MultimodalModel(Model):
 
     # ------------------------------------------------------------------ recommend
     def _id_fields(self) -> tuple[str | None, str | None]:
-        ids = self.schema_.names("id")
-        u = self.user_field or (ids[0] if len(ids) == 2 else None)
-        i = self.item_field or (ids[1] if len(ids) == 2 else None)
-        return u, i
+        return _id_fields_of(self.schema_, self.get_params())
 
     def _set_recommend_tables(self, df: pd.DataFrame, enc: Encoded) -> None:
         """Remember, per known user and item, the fields that are constant for it (its side
         features) and the training pairs, so ``recommend`` can score every item for a user."""
         self.rec_ = None
+        self.users_ = self.items_ = None
+        self._ranker = None
         ufield, ifield = self._id_fields()
         if ufield is None or ifield is None:
             return
@@ -333,44 +371,51 @@ class MultimodalModel(Model):
         self.rec_ = {"roles": role, "users": first_u.index.to_numpy(np.int64), "items": first_i.index.to_numpy(np.int64),
                      "utab": enc.take(first_u.to_numpy()), "itab": enc.take(first_i.to_numpy()),
                      "seen_u": uidx.copy(), "seen_i": iidx.copy()}
+        # the external ids recommend takes and returns, of the training column's type (ints stay ints)
+        self.users_ = self._id_map(df[ufield].to_numpy()[first_u.to_numpy()], s.vocab[ufield][self.rec_["users"] - 1], "user")
+        self.items_ = self._id_map(df[ifield].to_numpy()[first_i.to_numpy()], s.vocab[ifield][self.rec_["items"] - 1], "item")
 
-    def recommend(self, users: Any, k: int = 10, filter_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` items for known ``users`` (external ids), scoring every training item with its
-        item-level fields and the user's user-level fields (fields varying within both — context
-        such as time — take their neutral value). Returns ``(item ids, scores)`` of shape
-        ``(len(users), k)``, best first; training pairs are excluded when ``filter_seen``."""
+    @staticmethod
+    def _id_map(values: np.ndarray, keys: np.ndarray, kind: str) -> IdMap:
+        try:
+            return IdMap(values, kind)
+        except DataError as e:  # a column mixing ints and strings: keep the canonical strings
+            warnings.warn(f"MultimodalModel: {kind} ids mix types ({e}); recommend uses their string form", UserWarning,
+                          stacklevel=4)
+            return IdMap(np.asarray(keys, dtype=str), kind)
+
+    def recommend(self, users: Any, k: int = 10, filter_seen: bool = True, items: Sequence[Any] | None = None,
+                  unknown: Literal["raise", "popular"] = "raise", batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items for known ``users`` (external ids, as in the training frame: ``"1"`` is not
+        ``1``), scoring every training item with its item-level fields and the user's user-level
+        fields (fields varying within both — context such as time — take their neutral value).
+
+        The protocol of :meth:`Recommender.recommend <tastebud.models.base.Recommender.recommend>`:
+        ``(ids, scores)`` of shape ``(len(users), k)`` best first (1-D for a scalar user), item ids of
+        the training column's type, training pairs excluded when ``filter_seen``, rows with fewer
+        than ``k`` candidates padded with ``None``/``nan``, ``k`` above the catalogue an error,
+        ``items`` restricting the candidates, unknown users raising :class:`UnknownIdError` (or
+        ranked by training popularity with ``unknown="popular"``)."""
         self._check_fitted()
         if self.rec_ is None:
             raise ValueError("recommend needs two 'id' fields (user and item); set user_field= and item_field=")
-        ufield, ifield = self._id_fields()
-        s, R = self.schema_, self.rec_
-        scalar = np.ndim(users) == 0
-        ulist = [users] if scalar else list(users)
-        from .schema import _key, _lookup
+        return self._ranking().recommend(users, k, filter_seen=filter_seen, items=items, unknown=unknown,
+                                         batch_size=batch_size)
 
-        uvoc = _lookup(s.vocab[ufield], [_key(u) for u in ulist])
-        pos = {int(v): j for j, v in enumerate(R["users"])}
-        missing = [u for u, v in zip(ulist, uvoc) if int(v) not in pos]
-        if missing:
-            raise UnknownIdError("user", missing)
-        n_items = len(R["items"])
-        if not isinstance(k, (int, np.integer)) or k < 1 or k > n_items:
-            raise ValueError(f"k must be an integer in [1, {n_items}], got {k!r}")
-        item_pos = {int(v): j for j, v in enumerate(R["items"])}
-        out_ids = np.empty((len(ulist), k), dtype=s.vocab[ifield].dtype)
-        out_sc = np.empty((len(ulist), k), dtype=np.float32)
-        for r, v in enumerate(uvoc):
-            enc = self._pair_frame(R, pos[int(v)])
-            sc = self._predict_encoded(enc).astype(np.float32)
-            if self.task == "binary":
-                sc = (1.0 / (1.0 + np.exp(-sc))).astype(np.float32)
-            if filter_seen:
-                seen = R["seen_i"][R["seen_u"] == v]
-                sc[[item_pos[int(i)] for i in np.unique(seen)]] = -np.inf
-            idx, val = topk_rows(sc[None, :], k)
-            out_ids[r] = s.vocab[ifield][R["items"][idx[0]] - 1]
-            out_sc[r] = val[0]
-        return (out_ids[0], out_sc[0]) if scalar else (out_ids, out_sc)
+    def _ranking(self) -> "_Ranking":
+        """The protocol's ranking machinery over the known users and items (built once)."""
+        if getattr(self, "_ranker", None) is None:
+            self._ranker = _Ranking(self)
+        return self._ranker
+
+    def _user_scores(self, user_pos: np.ndarray) -> np.ndarray:
+        """Scores (len(user_pos), n_items) of every known item for known users (positions in ``rec_["users"]``)."""
+        R = self.rec_
+        out = np.empty((len(user_pos), len(R["items"])), dtype=np.float32)
+        for r, upos in enumerate(np.asarray(user_pos, dtype=np.int64).tolist()):
+            sc = self._predict_encoded(self._pair_frame(R, upos))
+            out[r] = (1.0 / (1.0 + np.exp(-sc))) if self.task == "binary" else sc
+        return out
 
     def _pair_frame(self, R: dict, upos: int) -> Encoded:
         """Encoded rows (one per item) pairing user ``upos`` with every item."""
@@ -408,11 +453,74 @@ class MultimodalModel(Model):
                     arrays[f"rec.{tab}.dense{j}"] = d
             for key in ("users", "items", "seen_u", "seen_i"):
                 arrays[f"rec.{key}"] = R[key]
+            arrays["rec.user_ids"], arrays["rec.item_ids"] = self.users_.to_array(), self.items_.to_array()
         return arrays
 
     def _get_extra(self) -> dict[str, Any]:
         return {"schema": self.schema_.to_json(), "y_min": self.y_min_, "y_max": self.y_max_, "y_mean": self.y_mean_,
                 "history": self.history_, "rec_roles": None if self.rec_ is None else self.rec_["roles"]}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"schema": {"fields": "list", "text_encoder": ("hashed", "minilm"), "n_buckets": "int",
+                           "ngram_range": "list", "min_count": "int", "stats": "dict"},
+                "y_min": "number", "y_max": "number", "y_mean": "number", "history": "~list", "rec_roles": "~list?"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        from .nn import MultimodalNet
+
+        s = Schema.check_saved(extra["schema"])
+        if s.fields != check_fields(params["fields"]):
+            raise FormatError(f"the saved schema's fields {s.fields} differ from the parameter fields {params['fields']}")
+        names = list(s.fields)
+        specs = {f"vocab.{names.index(c)}": ArraySpec("str", (f"vocab{names.index(c)}",), unique=True)
+                 for c in s.categorical + s.names("multi_hot")}
+        vlen = {c: shapes[k][0] if len(shapes.get(k, ())) == 1 else 0
+                for c, k in ((c, f"vocab.{names.index(c)}") for c in s.categorical + s.names("multi_hot"))}
+        cat = [vlen[c] + 1 for c in s.categorical]
+        bag = [vlen[c] + 1 if s.fields[c] == "multi_hot" else s.n_buckets for c in s.bag_fields]
+        dense = [MINILM_DIM for _ in s.dense_fields]
+        n_sd = sum(k.startswith("sd.") for k in shapes)
+        if 2 * (len(cat) + len(bag) + len(dense)) + len(params["hidden"]) > n_sd:
+            raise FormatError(f"{n_sd} state-dict arrays (sd.*) cannot hold the network the parameters describe")
+        specs.update(torch_state_specs(lambda: MultimodalNet(len(s.numeric), cat, bag, dense, dim=int(params["dim"]),
+                                                             hidden=[int(h) for h in params["hidden"]], dropout=0.0), "sd."))
+        roles = extra.get("rec_roles")
+        if roles is not None:
+            if len(roles) != len(s.layout) or any(r not in (0, 1, 2) or isinstance(r, bool) for r in roles):
+                raise FormatError(f"extra.rec_roles must hold one of 0, 1, 2 per field ({len(s.layout)}), got {roles!r}")
+            ufield, ifield = _id_fields_of(s, params)
+            if ufield is None or ifield is None or ufield not in s.categorical or ifield not in s.categorical:
+                raise FormatError("extra.rec_roles is set but the schema has no user and item id fields")
+            n_u, n_i = vlen[ufield] + 1, vlen[ifield] + 1
+            for tab, rows in (("utab", "rec_users"), ("itab", "rec_items")):
+                specs[f"rec.{tab}.num"] = floats(rows, len(s.numeric))
+                specs[f"rec.{tab}.cat"] = ArraySpec("int", (rows, len(cat)), lo=0, hi=max(cat))
+                for j, size in enumerate(bag):
+                    specs[f"rec.{tab}.bag{j}.indptr"] = indptr(rows, of=f"rec.{tab}.bag{j}.indices")
+                    specs[f"rec.{tab}.bag{j}.indices"] = index(None, hi=size)
+                for j in range(len(dense)):
+                    specs[f"rec.{tab}.dense{j}"] = floats(rows, MINILM_DIM)
+            specs.update({"rec.user_ids": ids("rec_users", optional=True), "rec.item_ids": ids("rec_items", optional=True),
+                          "rec.users": ArraySpec("int", ("rec_users",), lo=1, hi=n_u, unique=True),
+                          "rec.items": ArraySpec("int", ("rec_items",), lo=1, hi=n_i, unique=True),
+                          "rec.seen_u": index("rec_seen", hi=n_u), "rec.seen_i": index("rec_seen", hi=n_i)})
+        return specs
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        if not (np.isfinite([extra["y_min"], extra["y_max"], extra["y_mean"]]).all() and extra["y_min"] <= extra["y_max"]):
+            raise FormatError(f"{path}: extra.y_min/y_max/y_mean must be finite with y_min <= y_max")
+        if extra.get("rec_roles") is not None:
+            s = Schema.check_saved(extra["schema"])
+            names = list(s.fields)
+            sizes_cat = [len(arrays[f"vocab.{names.index(c)}"]) + 1 for c in s.categorical]
+            for tab in ("utab", "itab"):
+                c = arrays[f"rec.{tab}.cat"]
+                if c.size and (c.max(axis=0) >= np.asarray(sizes_cat)).any():
+                    raise FormatError(f"{path}: array 'rec.{tab}.cat' holds an index beyond its field's vocabulary")
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         torch = _require_torch()
@@ -429,6 +537,8 @@ class MultimodalModel(Model):
         net.load_state_dict(state, strict=True)
         self.net_ = net.eval()
         self.rec_ = None
+        self.users_ = self.items_ = None
+        self._ranker = None
         if extra.get("rec_roles") is not None:
             tabs = {}
             for tab in ("utab", "itab"):
@@ -439,3 +549,8 @@ class MultimodalModel(Model):
                 tabs[tab] = Encoded(len(cat), num, cat, bags, dense)
             self.rec_ = {"roles": extra["rec_roles"], **tabs,
                          **{key: arrays[f"rec.{key}"] for key in ("users", "items", "seen_u", "seen_i")}}
+            ufield, ifield = self._id_fields()
+            self.users_ = (IdMap(arrays["rec.user_ids"], "user") if "rec.user_ids" in arrays
+                           else _external_ids(s.vocab[ufield][self.rec_["users"] - 1], "user"))
+            self.items_ = (IdMap(arrays["rec.item_ids"], "item") if "rec.item_ids" in arrays
+                           else _external_ids(s.vocab[ifield][self.rec_["items"] - 1], "item"))

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ...exceptions import DataError
+from ...exceptions import DataError, FormatError
 from .text_encoders import MINILM_DIM, _clean, get_sentence_encoder, hash_ngrams
 
 KINDS = ("numeric", "categorical", "id", "multi_hot", "text")
@@ -234,6 +234,28 @@ class Schema:
     def to_arrays(self) -> dict[str, np.ndarray]:
         names = list(self.fields)
         return {f"vocab.{names.index(c)}": v for c, v in self.vocab.items()}
+
+    @classmethod
+    def check_saved(cls, meta: dict[str, Any]) -> "Schema":
+        """The schema of a saved model's ``extra["schema"]`` (without vocabularies), checked field by
+        field; a defect raises :class:`FormatError`."""
+        fields = meta["fields"]
+        if not fields or not all(isinstance(f, list) and len(f) == 2 and all(isinstance(x, str) for x in f) for f in fields):
+            raise FormatError("extra.schema.fields must be a non-empty list of [column, kind] pairs")
+        if len({c for c, _ in fields}) != len(fields) or any(k not in KINDS for _, k in fields):
+            raise FormatError(f"extra.schema.fields must name distinct columns with kinds in {KINDS}")
+        ng = meta["ngram_range"]
+        if not (len(ng) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in ng) and 1 <= ng[0] <= ng[1]):
+            raise FormatError(f"extra.schema.ngram_range must be [lo, hi] with 1 <= lo <= hi, got {ng!r}")
+        if meta["n_buckets"] < 1 or meta["min_count"] < 1:
+            raise FormatError("extra.schema.n_buckets and min_count must be >= 1")
+        s = cls(dict(fields), meta["text_encoder"], meta["n_buckets"], tuple(ng), meta["min_count"])
+        for c in s.numeric:
+            v = meta["stats"].get(c)
+            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                                for x in v) and np.isfinite(v).all() and v[1] > 0):
+                raise FormatError(f"extra.schema.stats[{c!r}] must be [mean, std] with finite numbers and std > 0, got {v!r}")
+        return s
 
     @classmethod
     def from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Schema":

@@ -66,7 +66,7 @@ def ngrams(tokens: Sequence[str], ngram_range: tuple[int, int] = (1, 2)) -> list
     """Word n-grams of ``tokens`` for n in ``ngram_range`` (inclusive), joined by a space."""
     lo, hi = ngram_range
     out: list[str] = []
-    for n in range(lo, hi + 1):
+    for n in range(lo, min(hi, len(tokens)) + 1):
         out.extend(" ".join(tokens[j:j + n]) for j in range(len(tokens) - n + 1))
     return out
 

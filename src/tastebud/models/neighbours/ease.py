@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import scipy.linalg
 
+from ...array_specs import ArraySpec, floats
 from ..._threads import num_threads
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
@@ -82,7 +83,8 @@ class EASE(Recommender):
     def recommend_for_history(self, items: Sequence[Any], k: int = 10, weights: Sequence[float] | None = None,
                               filter_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, scores) for a user known only by ``items`` (external ids): ŝ = xB with x the
-        history's indicator (or ``weights`` when ``binarize=False``) — EASE needs no refit for new users."""
+        history's indicator (or ``weights`` when ``binarize=False``) — EASE needs no refit for new users.
+        An empty history is ranked by training popularity (with a warning)."""
         self._check_fitted()
         idx = self.items_.index(list(items) if not isinstance(items, np.ndarray) else items)
         w = np.ones(len(idx)) if (weights is None or self.binarize) else np.asarray(weights, dtype=np.float64)
@@ -92,7 +94,7 @@ class EASE(Recommender):
         np.add.at(x, idx, w)
         if self.binarize:
             x = (x > 0).astype(np.float64)
-        s = (x @ self.B_).astype(np.float32)
+        s = (x @ self.B_).astype(np.float32) if len(idx) else self._empty_history_scores()
         k = self._check_k(k, len(self.items_))
         if filter_seen:
             s[idx] = -np.inf
@@ -100,9 +102,34 @@ class EASE(Recommender):
         ids, sc = self._to_external(i, sc)
         return ids[0], sc[0]
 
+    def explain_history(self, items: Sequence[Any], targets: Sequence[Any],
+                        weights: Sequence[float] | None = None) -> list[dict[str, Any]]:
+        """Why each of ``targets`` scores as it does for the history ``items``: EASE's score is a
+        sum over the history, ŝᵢ = Σⱼ xⱼ Bⱼᵢ, so history item j contributes xⱼBⱼᵢ and the
+        contributions add up to the :meth:`recommend_for_history` score. One dict per target:
+        ``{"item", "score", "contributions": [{"item", "value"}, ...]}`` (largest value first)."""
+        self._check_fitted()
+        idx = self.items_.index(list(items) if not isinstance(items, np.ndarray) else items)
+        w = np.ones(len(idx)) if (weights is None or self.binarize) else np.asarray(weights, dtype=np.float64)
+        uniq, inv = np.unique(idx, return_inverse=True)
+        x = np.bincount(inv, weights=w, minlength=len(uniq)) if len(uniq) else np.zeros(0)
+        if self.binarize:
+            x = (x > 0).astype(np.float64)
+        t = self.items_.index(list(targets))
+        C = (self.B_[uniq][:, t].astype(np.float64) * x[:, None]).T  # (n_targets, n_hist)
+        hist, tids = self.items_.ids[uniq].tolist(), self.items_.ids[t].tolist()
+        return [{"item": ti, "score": float(C[r].sum()),
+                 "contributions": [{"item": hist[j], "value": float(C[r, j])} for j in np.argsort(-C[r], kind="stable")]}
+                for r, ti in enumerate(tids)]
+
     def _get_arrays(self) -> dict[str, np.ndarray]:
         X = self._X
         return {**super()._get_arrays(), "B": self.B_, "X_data": X.data}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "B": floats("n_items", "n_items"),
+                "X_data": floats("nnz_seen")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)

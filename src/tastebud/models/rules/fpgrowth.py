@@ -23,9 +23,10 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ...array_specs import ArraySpec, counts, ids, index
 from ...data.baskets import as_baskets
 from ...data.idmap import IdMap
-from ...exceptions import DataError
+from ...exceptions import DataError, FormatError
 from ...kernels import fpgrowth as K
 from ..base import Model
 from .metrics import METRICS, check_metric, rule_metrics
@@ -335,6 +336,19 @@ class FPGrowth(Model):
     def _get_extra(self) -> dict[str, Any]:
         return {"n_baskets": self.n_baskets_, "min_count": self.min_count_}
 
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"n_baskets": "int", "min_count": "int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return trie_specs("")
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        check_trie(path, arrays, "", extra)
+
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.items_ = IdMap(arrays["items_ids"], "item")
         self.rank_item_ = arrays["rank_item"].astype(np.int64)
@@ -343,6 +357,59 @@ class FPGrowth(Model):
         self._set_trie(arrays["t_parent"].astype(np.int64), arrays["t_item"].astype(np.int32),
                        arrays["t_count"].astype(np.int64), arrays["t_first"].astype(np.int64),
                        arrays["t_nchild"].astype(np.int32))
+
+
+def trie_specs(prefix: str) -> dict[str, ArraySpec]:
+    """Declared arrays of a saved FP-Growth trie (member names prefixed with ``prefix``)."""
+    return {f"{prefix}items_ids": ids("n_items"),
+            f"{prefix}rank_item": ArraySpec("int", ("n_freq",), lo=0, hi="n_items", unique=True),
+            f"{prefix}t_parent": index("n_nodes", lo=-1, hi="n_nodes"),
+            f"{prefix}t_item": index("n_nodes", lo=-1, hi="n_freq"),
+            f"{prefix}t_count": counts("n_nodes"),
+            f"{prefix}t_first": index("n_nodes", lo=0, hi="n_nodes+1"),
+            f"{prefix}t_nchild": index("n_nodes", lo=0, hi="n_nodes")}
+
+
+def check_trie(path: Any, arrays: dict[str, np.ndarray], prefix: str, extra: dict[str, Any]) -> None:
+    """The trie invariants the kernels rely on (see :mod:`tastebud.kernels.fpgrowth`): node 0 is
+    the root, nodes 1..F are the single items in rank order, every other node's parent precedes
+    it, children are stored contiguously after their parent in increasing rank, ranks strictly
+    decrease down every path, and counts never exceed the number of baskets."""
+    def fail(msg: str) -> None:
+        raise FormatError(f"{path}: the saved itemset trie ({prefix}t_*) is inconsistent: {msg}")
+
+    tp, ti, tc = (arrays[f"{prefix}{k}"].astype(np.int64) for k in ("t_parent", "t_item", "t_count"))
+    tf, tn = (arrays[f"{prefix}{k}"].astype(np.int64) for k in ("t_first", "t_nchild"))
+    n, F = len(tp), len(arrays[f"{prefix}rank_item"])
+    n_baskets = extra["n_baskets"]
+    if n < 1 + F:
+        fail(f"{n} nodes for {F} frequent items")
+    if n_baskets < 0 or extra["min_count"] < 0:
+        fail(f"n_baskets={n_baskets}, min_count={extra['min_count']}")
+    if tc[0] != n_baskets or (tc > n_baskets).any():
+        fail(f"the root counts {tc[0]} baskets, n_baskets is {n_baskets}")
+    if tf[0] != 1 or tn[0] != F or not np.array_equal(ti[1:F + 1], np.arange(F)) or (tp[1:F + 1] != 0).any():
+        fail("nodes 1..F must be the single items in rank order, children of the root")
+    t = np.arange(1, n)
+    if ((tp[1:] < 0) | (tp[1:] >= t)).any():
+        fail("a node's parent must precede it")
+    if int(tn.sum()) != n - 1:
+        fail(f"the child counts add up to {int(tn.sum())}, not {n - 1}")
+    has = tn > 0
+    if (tf[has] <= np.flatnonzero(has)).any() or (tf + tn > n).any():
+        fail("children must follow their parent and lie within the trie")
+    owner = np.repeat(np.arange(n), tn)
+    start = np.repeat(tf - np.concatenate([[0], np.cumsum(tn)[:-1]]), tn)
+    members = start + np.arange(n - 1)
+    if (tp[members] != owner).any():
+        fail("a child range holds a node of another parent")
+    child, parent = t, tp[1:]
+    deep = parent > 0
+    if (ti[child[deep]] >= ti[parent[deep]]).any():
+        fail("item ranks must strictly decrease from parent to child")
+    same = owner[1:] == owner[:-1]
+    if (ti[members[1:]][same] <= ti[members[:-1]][same]).any():
+        fail("the children of a node must be in increasing rank")
 
 
 # frozensets per chunk of trie nodes (parent indices converted to Python ints one chunk at a time,

@@ -23,12 +23,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ...data.baskets import Baskets, as_baskets
 from ...data.idmap import IdMap
 from ...exceptions import DataError
 from ...kernels import fpgrowth as K
 from ..base import Model
-from .fpgrowth import FPGrowth
+from .fpgrowth import FPGrowth, check_trie, trie_specs
 
 
 class RuleRecommender(Model):
@@ -89,7 +90,8 @@ class RuleRecommender(Model):
     def recommend(self, baskets: Sequence[Sequence[Any]], k: int = 10, unknown: str = "ignore") -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items for each basket in ``baskets`` (a list of item lists): ``(ids, scores)``
         arrays of shape ``(len(baskets), k)``, best first, items already in the basket excluded.
-        Rows with fewer than ``k`` candidates are padded with ``None`` ids and ``nan`` scores.
+        Rows with fewer than ``k`` candidates are padded with ``None`` ids and ``nan`` scores; ``k`` above
+        the number of items is an error, as for every model.
         Popularity fill-ins get scores in (-1, 0], below any rule score. Items never seen in
         training are ignored (``unknown="ignore"``) or raise (``unknown="raise"``)."""
         self._check_fitted()
@@ -97,6 +99,8 @@ class RuleRecommender(Model):
             raise ValueError(f"unknown must be 'ignore' or 'raise', got {unknown!r}")
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k > len(self.items_):
+            raise ValueError(f"k={k} exceeds the number of candidate items ({len(self.items_)})")
         k = int(k)
         if isinstance(baskets, Baskets):
             lists = baskets.to_lists()
@@ -148,6 +152,47 @@ class RuleRecommender(Model):
         ids, scores = self.recommend([list(items)], k=k)
         return ids[0], scores[0]
 
+    def explain(self, basket: Sequence[Any], targets: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rule behind each of ``targets`` for ``basket``: the kept rule A → c with A ⊆ basket
+        whose ``metric`` is highest (the one that gave c its score in :meth:`recommend`), as
+        ``{"item", "rule": {"antecedent": [...], "consequent", "support", "confidence", "lift"}}``;
+        ``"rule": None`` for a target no rule reaches (a popularity fill-in). Unknown basket items
+        are ignored."""
+        self._check_fitted()
+        fp = self.fp_
+        ix = self.items_.index(list(basket), missing="mask")
+        in_basket = np.zeros(len(fp.rank_item_), dtype=bool)
+        r = self._rank_of[ix[ix >= 0]]
+        in_basket[r[r >= 0]] = True
+        node_of_rule = np.repeat(np.arange(len(self.r_indptr_) - 1), np.diff(self.r_indptr_))
+        n = float(fp.n_baskets_)
+        out = []
+        for c in self.items_.index(list(targets)).tolist():
+            best = None
+            rc = int(self._rank_of[c])
+            for j in np.flatnonzero(self.r_cons_ == rc).tolist():
+                node, ant = int(node_of_rule[j]), []
+                while node > 0 and in_basket[fp.t_item_[node]]:
+                    ant.append(int(fp.t_item_[node]))
+                    node = int(fp.t_parent_[node])
+                if node > 0 or not ant or len(ant) > self._max_ant:
+                    continue  # the antecedent is not inside the basket
+                if best is None or self.r_score_[j] > best[0]:
+                    best = (float(self.r_score_[j]), int(node_of_rule[j]), ant)
+            if best is None:
+                out.append({"item": self.items_.ids[c].tolist(), "rule": None})
+                continue
+            _, node, ant = best
+            ant_ids = self.items_.ids[fp.rank_item_[ant]].tolist()
+            n_ant = float(fp.t_count_[node])
+            n_both = float(fp.t_count_[fp._node(ant_ids + [self.items_.ids[c]])])
+            conf = n_both / n_ant
+            out.append({"item": self.items_.ids[c].tolist(),
+                        "rule": {"antecedent": ant_ids, "consequent": self.items_.ids[c].tolist(),
+                                 "support": n_both / n, "confidence": conf,
+                                 "lift": conf / (float(self.item_counts_[c]) / n)}})
+        return out
+
     def rules(self, **kw: Any):
         """The kept rules as a DataFrame (mlxtend columns)."""
         self._check_fitted()
@@ -161,6 +206,20 @@ class RuleRecommender(Model):
 
     def _get_extra(self) -> dict[str, Any]:
         return {"fp": self.fp_._get_extra(), "n_rules": self.n_rules_}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"fp": {"n_baskets": "int", "min_count": "int"}, "n_rules": "int"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**trie_specs("fp_"), "r_indptr": indptr("n_nodes", of="r_cons"),
+                "r_cons": index("n_rules", hi="n_freq"), "r_score": floats("n_rules"), "item_counts": counts("n_items")}
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        check_trie(path, arrays, "fp_", extra["fp"])
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         fp = FPGrowth(min_support=self.min_support, max_len=self.max_len)

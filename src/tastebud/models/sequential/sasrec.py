@@ -32,7 +32,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ...exceptions import DataError, MissingExtraError, UnknownIdError
+from ...exceptions import DataError, FormatError, MissingExtraError, UnknownIdError
 
 try:
     import torch
@@ -41,10 +41,11 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("torch", "torch", "SASRec") from e
 
 from ..._threads import num_threads as _num_threads
+from ...array_specs import ArraySpec, index, indptr
 from ...data.idmap import IdMap
 from ...data.interactions import Interactions
 from ...data.sequences import Sequences, as_sequences
-from ..base import Recommender
+from ..base import Recommender, torch_state_specs
 from .sasrec_nn import LengthBucketSampler, SASRecNet, SequenceDataset, collate_batch, left_pad
 
 logger = logging.getLogger("tastebud")
@@ -550,6 +551,44 @@ class SASRec(Recommender):
         ids, sc = self.recommend_for_histories([items], k, filter_seen, candidates, unknown)
         return ids[0], sc[0]
 
+    def explain_history(self, items: Sequence[Any], unknown: Literal["skip", "raise"] = "skip") -> dict[str, Any]:
+        """Attention weights of the next-item query over the history ``items`` (oldest first).
+
+        The query is the last position's hidden state; in block b it attends to the history with
+        weights softmax(q·kⱼ/√d) (causal, padding masked), averaged over heads. Returns
+        ``{"items": [...], "weights": [...], "layers": [[...], ...]}``: the history items the
+        model read (the last ``max_len``), the last block's weights (summing to 1, the strongest
+        influence on the ranking) and each block's weights. The same weights explain every
+        recommended item, since the query does not depend on the candidate."""
+        self._check_fitted()
+        idx = self._map_history(items, unknown)[-int(self.max_len):]
+        if len(idx) == 0:
+            return {"items": [], "weights": [], "layers": []}
+        net = self.net_.eval()
+        seen: list[tuple[Any, Any, Any, Any]] = []
+
+        def grab(mod, args, out):
+            seen.append((mod, args[0], args[1], args[2]))
+
+        hooks = [b.attn.register_forward_hook(grab) for b in net.blocks]
+        try:
+            x = torch.as_tensor(np.asarray(idx, dtype=np.int64)[None, :] + 1, device=self._device)
+            with torch.no_grad():
+                net(x)
+                layers = []
+                for mod, q_in, kv_in, allowed in seen:
+                    L, d = q_in.shape[1], q_in.shape[2] // mod.heads
+                    q = mod.q(q_in[:, -1:]).view(1, 1, mod.heads, d).transpose(1, 2)
+                    k = mod.k(kv_in).view(1, L, mod.heads, d).transpose(1, 2)
+                    att = (q @ k.transpose(-1, -2)) / d ** 0.5
+                    att = att.masked_fill(~allowed[:, :, -1:, :], float("-inf")).softmax(-1)
+                    layers.append(att.mean(1)[0, 0].float().cpu().numpy().astype(np.float64))
+        finally:
+            for h in hooks:
+                h.remove()
+        return {"items": self.items_.ids[idx].tolist(), "weights": layers[-1].tolist(),
+                "layers": [w.tolist() for w in layers]}
+
     def item_vectors(self) -> np.ndarray:
         """Item output embeddings Mᵢ (n_items, hidden) (projected when factorized)."""
         self._check_fitted()
@@ -567,6 +606,26 @@ class SASRec(Recommender):
     def _get_extra(self) -> dict[str, Any]:
         return {"best_epoch": int(getattr(self, "best_epoch_", 0)), "history": getattr(self, "history_", []),
                 "positions": str(self.positions)}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"best_epoch": "~int", "history": "~list", "positions": ("recency", "first")}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        n_items = shapes["items_ids"][0] if len(shapes.get("items_ids", ())) == 1 else 0
+        blocks = {k.split(".")[2] for k in shapes if k.startswith(_NET_PREFIX + "blocks.")}
+        want = 1 if params["share_layers"] else int(params["layers"])
+        if len(blocks) != want:  # checked before building anything with `layers` blocks
+            raise FormatError(f"the file holds {len(blocks)} attention block(s) (net.blocks.*), "
+                              f"the parameters say {want}")
+        net = torch_state_specs(lambda: SASRecNet(
+            n_items, hidden=int(params["hidden"]), layers=int(params["layers"]), heads=int(params["heads"]),
+            max_len=int(params["max_len"]), dropout=0.0,
+            embedding_dim=None if params["embedding_dim"] is None else int(params["embedding_dim"]),
+            share_layers=bool(params["share_layers"]), positions=str(extra.get("positions", "first"))), _NET_PREFIX)
+        return {**super()._array_specs(params, extra, shapes), "hist_indptr": indptr("n_users", of="hist_indices"),
+                "hist_indices": index(None, hi="n_items"), **net}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
