@@ -487,3 +487,48 @@ def test_kth_largest_selection():
         k = int(rng.integers(1, m + 1))
         a = rng.integers(0, 4, m).astype(float) if t % 2 else rng.random(m)  # with and without ties
         assert _kth_largest(a.copy(), m, k) == np.sort(a)[::-1][k - 1]
+
+
+def test_progress_runs_the_row_blocks_in_chunks_with_the_same_results():
+    """verbose=True runs the similarity kernels block range by block range under a progress bar:
+    every block exactly once, in order, and bit-for-bit the matrices of the single call."""
+    from tastebud.kernels.knn import n_blocks
+    from tastebud.models.neighbours._similarity import run_blocks
+
+    for n in (0, 5, 300, 1000):
+        calls: list[tuple[int, int]] = []
+        run_blocks(lambda lo, hi: calls.append((lo, hi)), n, True, "test")
+        assert calls[0][0] == 0 and calls[-1][1] == n_blocks(n) and len(calls) > (n >= 16)
+        assert all(a[1] == b[0] for a, b in zip(calls, calls[1:]))
+    M = _random(300, 60, 0.1, seed=22, integer=True)
+    data = _inter(M)
+    for make in (lambda v: tb.ItemKNN(similarity="bm25", k=7, verbose=v), lambda v: tb.UserKNN(k=9, verbose=v),
+                 lambda v: tb.SAR(verbose=v), lambda v: tb.KNNWithMeans(verbose=v), lambda v: tb.SlopeOne(verbose=v)):
+        a, b = make(False).fit(data), make(True).fit(data)
+        name = "deviations_" if isinstance(a, tb.SlopeOne) else "neighbours_" if isinstance(a, tb.UserKNN) else "similarity_"
+        Sa, Sb = getattr(a, name), getattr(b, name)
+        for part in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(Sa, part), getattr(Sb, part))
+
+
+def test_saved_files_of_edge_cases_load(tmp_path):
+    """What a model saves passes its own load checks: KNNWithZScore on ratings without spread (σ
+    was 0 and is now 1; the load check requires σ > 0), UserKNN's fold-in statistics per
+    similarity, SAR's decay reference time."""
+    tmp = tmp_path
+    M = _random(20, 12, 0.4, seed=23)
+    M.data[:] = 4.0
+    z = tb.KNNWithZScore().fit(_inter(M))
+    z2 = tb.load(z.save(tmp / "z.tb"))
+    np.testing.assert_array_equal(z.predict(["u1", "u2"], ["i3", "i4"]), z2.predict(["u1", "u2"], ["i3", "i4"]))
+    M = _random(30, 20, 0.3, seed=24, integer=True)
+    h = ["i1", "i5", "i6"]
+    for sim in ("bm25", "adjusted_cosine", "tfidf", "jaccard"):
+        u = tb.UserKNN(similarity=sim, k=5).fit(_inter(M))
+        u2 = tb.load(u.save(tmp / f"{sim}.tb"))
+        assert sorted(u2._stats) == sorted(u._stats)
+        np.testing.assert_array_equal(u.recommend_for_history(h, k=5)[1], u2.recommend_for_history(h, k=5)[1])
+    ts = M.copy()
+    ts.data = np.arange(len(ts.data), dtype=np.float64) * 86400.0
+    s = tb.SAR(time_decay=True).fit(_inter(M, ts))
+    assert tb.load(s.save(tmp / "sar.tb")).time_now_ == s.time_now_ == ts.data.max()

@@ -45,9 +45,18 @@ RULE_ZSCORE = 2
 RULE_BASELINE = 3
 
 
+#: rows are split into at most this many contiguous blocks (the units of parallel work)
+MAX_BLOCKS = 256
+
+
 @njit(cache=True)
 def _n_blocks(n):
-    return max(1, min(n, 256))
+    return max(1, min(n, MAX_BLOCKS))
+
+
+def n_blocks(n: int) -> int:
+    """``_n_blocks`` for Python callers (the block range a chunked call covers)."""
+    return max(1, min(int(n), MAX_BLOCKS))
 
 
 @njit(cache=True, inline="always")
@@ -209,7 +218,8 @@ def _keep(j, i, c, s, min_count, include_self, positive_only):
 @njit(cache=True, parallel=True)
 def pair_similarities(E_indptr, E_indices, E_data, F_indptr, F_indices, F_data, n_cols,
                       mode, pa, pb, sa, sb, shrink, min_count, include_self, positive_only,
-                      k, implicit_ties, count_only, use_count, row_start, row_n, out_idx, out_val):  # pragma: no cover - compiled
+                      k, implicit_ties, count_only, use_count, row_start, row_n, out_idx, out_val,
+                      b_lo, b_hi):  # pragma: no cover - compiled
     """Similarities of every row entity of E to the entities it co-occurs with.
 
     ``k > 0``: the best ``k`` per row are written at ``row_start[i]`` (sorted by column), their
@@ -221,7 +231,10 @@ def pair_similarities(E_indptr, E_indices, E_data, F_indptr, F_indices, F_data, 
 
     A row whose products reach at least a quarter of the columns is accumulated without a
     touched list and scanned densely; with ``implicit_ties`` such a row is redone the sparse way
-    (first-touch order) only when the k-th place is tied, the one case where order matters."""
+    (first-touch order) only when the k-th place is tied, the one case where order matters.
+
+    Only the row blocks ``b_lo <= b < b_hi`` of the ``_n_blocks(n)`` are computed (callers that
+    show progress run the blocks in a few calls; rows are independent, so results are the same)."""
     n = len(E_indptr) - 1
     nb = _n_blocks(n)
     kk = max(k, 1)
@@ -231,7 +244,7 @@ def pair_similarities(E_indptr, E_indices, E_data, F_indptr, F_indices, F_data, 
             if pa[t] != 1.0 or pb[t] != 1.0:
                 plain = False
                 break
-    for b in prange(nb):
+    for b in prange(b_lo, min(b_hi, nb)):
         lo, hi = _block(b, nb, n)
         acc = np.zeros(n_cols, dtype=np.float64)
         cnt = np.zeros(n_cols, dtype=np.int64)
@@ -419,7 +432,7 @@ def _corated_value(mode, c, pr, a2, b2, sa, sb, shrink):
 @njit(cache=True, parallel=True)
 def corated_similarities(E_indptr, E_indices, E_data, F_indptr, F_indices, F_data, n_cols,
                          mode, shrink, min_support, include_self,
-                         row_start, row_n, out_idx, out_val):  # pragma: no cover - compiled
+                         row_start, row_n, out_idx, out_val, b_lo, b_hi):  # pragma: no cover - compiled
     """Surprise's similarities between row entities over their co-rated features only.
 
     With n co-rated features, Σ over them: cosine = Σrᵢrⱼ / √(Σrᵢ² Σrⱼ²); msd = 1 / (Σ(rᵢ − rⱼ)²/n + 1);
@@ -429,10 +442,11 @@ def corated_similarities(E_indptr, E_indices, E_data, F_indptr, F_indices, F_dat
     and, except for slope one (which keeps every co-rated pair), so are similarities ≤ 0 (the
     k-NN rules only use positive ones). The self pair gets 1 (slope one: 0) when
     ``include_self``. Row i is written at ``row_start[i]`` (room for ``cooccurrence_counts``
-    entries), sorted by column; ``row_n[i]`` receives the number kept."""
+    entries), sorted by column; ``row_n[i]`` receives the number kept. Only the row blocks
+    ``b_lo <= b < b_hi`` are computed (see ``pair_similarities``)."""
     n = len(E_indptr) - 1
     nb = _n_blocks(n)
-    for b in prange(nb):
+    for b in prange(b_lo, min(b_hi, nb)):
         lo, hi = _block(b, nb, n)
         freq = np.zeros(n_cols, dtype=np.int64)
         prods = np.zeros(n_cols, dtype=np.float64)
@@ -645,7 +659,7 @@ def knn_predict(qx, qy, S_indptr, S_indices, S_data, F_indptr, F_indices, F_data
                 for p in range(S_indptr[x], S_indptr[x + 1]):
                     dense[S_indices[p]] = S_data[p]
                 cur = x
-            m = 0
+            m = np.int64(0)  # (a plain 0 makes numba also compile _kth_largest for a literal m)
             for q in range(F_indptr[y], F_indptr[y + 1]):
                 s = dense[F_indices[q]]
                 if s > 0.0:

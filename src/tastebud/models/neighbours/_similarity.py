@@ -23,7 +23,7 @@ its neighbour lists, ties included — come out bit for bit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -113,12 +113,35 @@ def weight_entities(E: sp.csr_matrix, similarity: str, shrinkage: float = 0.0, b
     return W, {"mode": mode, "pa": pa, "pb": pb, "sa": sa, "sb": sb}, stats
 
 
+#: with progress shown, the kernels' row blocks run in about this many calls
+PROGRESS_STEPS = 16
+
+
+def run_blocks(call: Callable[[int, int], None], n_rows: int, verbose: bool, desc: str) -> None:
+    """``call(b_lo, b_hi)`` over the kernels' row blocks: in one call, or with ``verbose`` in
+    about :data:`PROGRESS_STEPS` calls under a tqdm bar counting rows (same results either way:
+    rows are computed independently)."""
+    nb = K.n_blocks(n_rows)
+    if not verbose:
+        call(0, nb)
+        return
+    from tqdm.auto import tqdm
+
+    step = -(-nb // PROGRESS_STEPS)
+    with tqdm(total=n_rows, desc=desc, unit="row", leave=False) as bar:
+        for lo in range(0, nb, step):
+            hi = min(nb, lo + step)
+            call(lo, hi)
+            bar.update((hi * n_rows) // nb - (lo * n_rows) // nb)
+
+
 def similarity_matrix(W: sp.csr_matrix, finish: dict[str, Any], k: int | None, *, shrinkage: float = 0.0,
                       include_self: bool = True, min_count: int = 1, positive_only: bool = False,
-                      implicit_ties: bool = True, num_threads: int | None = None) -> sp.csr_matrix:
+                      implicit_ties: bool = True, num_threads: int | None = None, verbose: bool = False,
+                      desc: str = "similarities") -> sp.csr_matrix:
     """Entities × entities similarities from weighted vectors ``W`` (entities × features):
     the top ``k`` per row, or every pair passing the filters when ``k`` is None. CSR, float64,
-    sorted indices; memory O(kept pairs)."""
+    sorted indices; memory O(kept pairs). ``verbose``: a progress bar (``desc``) over the rows."""
     W = sp.csr_matrix(W)
     n = W.shape[0]
     Ft = W.T.tocsr()
@@ -135,7 +158,8 @@ def similarity_matrix(W: sp.csr_matrix, finish: dict[str, Any], k: int | None, *
             row_start = np.arange(n, dtype=np.int64) * k
             out_idx = np.empty(n * k, dtype=np.int64)
             out_val = np.empty(n * k, dtype=np.float64)
-            K.pair_similarities(*args, k, bool(implicit_ties), False, use_count, row_start, row_n, out_idx, out_val)
+            run_blocks(lambda lo, hi: K.pair_similarities(*args, k, bool(implicit_ties), False, use_count, row_start,
+                                                          row_n, out_idx, out_val, lo, hi), n, verbose, desc)
             keep = np.arange(k)[None, :] < row_n[:, None]
             out_idx, out_val = out_idx.reshape(n, k)[keep], out_val.reshape(n, k)[keep]
         else:
@@ -143,7 +167,8 @@ def similarity_matrix(W: sp.csr_matrix, finish: dict[str, Any], k: int | None, *
             row_start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
             out_idx = np.empty(int(bound.sum()), dtype=np.int64)
             out_val = np.empty(int(bound.sum()), dtype=np.float64)
-            K.pair_similarities(*args, 0, False, False, use_count, row_start, row_n, out_idx, out_val)
+            run_blocks(lambda lo, hi: K.pair_similarities(*args, 0, False, False, use_count, row_start, row_n, out_idx,
+                                                          out_val, lo, hi), n, verbose, desc)
             return _compact(n, row_start, row_n, out_idx, out_val)
     indptr = np.concatenate([[0], np.cumsum(row_n)]).astype(np.int64)
     idx_t = np.int32 if n < 2**31 - 1 else np.int64
@@ -153,10 +178,12 @@ def similarity_matrix(W: sp.csr_matrix, finish: dict[str, Any], k: int | None, *
 
 
 def corated_matrix(E: sp.csr_matrix, mode: int, *, shrinkage: float = 0.0, min_support: int = 1,
-                   include_self: bool = True, num_threads: int | None = None) -> sp.csr_matrix:
+                   include_self: bool = True, num_threads: int | None = None, verbose: bool = False,
+                   desc: str = "similarities") -> sp.csr_matrix:
     """Surprise-style similarities (or slope-one deviations) between the rows of ``E`` over
     co-rated columns only: every kept pair (positive similarities; every co-rated pair for slope
-    one), CSR float64; a symbolic pass sizes the rows, memory O(co-rated pairs)."""
+    one), CSR float64; a symbolic pass sizes the rows, memory O(co-rated pairs). ``verbose``: a
+    progress bar (``desc``) over the rows."""
     E = sp.csr_matrix(E)
     E.sort_indices()
     n = E.shape[0]
@@ -170,7 +197,8 @@ def corated_matrix(E: sp.csr_matrix, mode: int, *, shrinkage: float = 0.0, min_s
         row_start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
         out_idx = np.empty(int(bound.sum()), dtype=np.int64)
         out_val = np.empty(int(bound.sum()), dtype=np.float64)
-        K.corated_similarities(*args, row_start, row_n, out_idx, out_val)
+        run_blocks(lambda lo, hi: K.corated_similarities(*args, row_start, row_n, out_idx, out_val, lo, hi), n, verbose,
+                   desc)
     return _compact(n, row_start, row_n, out_idx, out_val)
 
 
@@ -199,6 +227,20 @@ def _compact(n: int, row_start: np.ndarray, row_n: np.ndarray, out_idx: np.ndarr
     return S
 
 
+def csr_arrays(prefix: str, S: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """``S`` as the saved arrays ``<prefix>_indptr`` / ``_indices`` / ``_data`` (declared by
+    :func:`tastebud.array_specs.csr`)."""
+    return {f"{prefix}_indptr": S.indptr.astype(np.int64), f"{prefix}_indices": S.indices.astype(np.int64),
+            f"{prefix}_data": np.asarray(S.data, dtype=np.float64)}
+
+
+def load_csr(arrays: dict[str, np.ndarray], prefix: str, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    """The matrix :func:`csr_arrays` saved (its arrays already checked on load), float64 data."""
+    ind = arrays[f"{prefix}_indices"].astype(np.int32 if n_cols < 2**31 - 1 else np.int64)
+    return sp.csr_matrix((np.asarray(arrays[f"{prefix}_data"], dtype=np.float64), ind, arrays[f"{prefix}_indptr"]),
+                         shape=(n_rows, n_cols))
+
+
 def score_rows(Q: sp.csr_matrix, S: sp.csr_matrix, k: int, exclude: sp.csr_matrix | None = None,
                cand: np.ndarray | None = None, num_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` indices and float64 scores of Q·S per row (items of ``exclude``'s rows left out,
@@ -207,15 +249,16 @@ def score_rows(Q: sp.csr_matrix, S: sp.csr_matrix, k: int, exclude: sp.csr_matri
     n_items = S.shape[1]
     out_idx = np.empty(n * k, dtype=np.int64)
     out_val = np.empty(n * k, dtype=np.float64)
-    if exclude is None:
-        xi, xn = np.empty(0, np.int64), np.empty(0, np.int64)
+    if exclude is None:  # (scipy's index dtype: one kernel specialisation whether seen items are excluded or not)
+        xi, xn = np.empty(0, np.int32), np.empty(0, np.int32)
     else:
         xi, xn = exclude.indptr, exclude.indices
     mask = np.zeros(0, dtype=np.bool_)
     if cand is not None:
         mask = np.zeros(n_items, dtype=np.bool_)
         mask[cand] = True
+    q = np.asarray(Q.data, dtype=np.float64)  # queries are small; every model keeps S in float64
     with numba_threads(num_threads):
-        K.score_topk(Q.indptr, Q.indices, Q.data, S.indptr, S.indices, S.data, n_items, xi, xn, mask, int(k),
-                     out_idx, out_val)
+        K.score_topk(Q.indptr, Q.indices, q, S.indptr, S.indices, np.asarray(S.data, dtype=np.float64), n_items, xi, xn,
+                     mask, int(k), out_idx, out_val)
     return out_idx.reshape(n, k), out_val.reshape(n, k)

@@ -8,25 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, csr, floats
 from ...data.interactions import as_interactions
-from ...exceptions import DataError
+from ...exceptions import DataError, FormatError
 from ...kernels import knn as K
-from ._similarity import SIMILARITIES, check_similarity, similarity_matrix, weight_entities
+from ._similarity import SIMILARITIES, check_similarity, csr_arrays, load_csr, similarity_matrix, weight_entities
 from .sparse_scoring import SparseScorer
-
-
-def _check_common(model: Any) -> None:
-    check_similarity(model.similarity)
-    if not isinstance(model.k, (int, np.integer)) or isinstance(model.k, bool) or model.k < 1:
-        raise ValueError(f"k (neighbours kept per {'item' if isinstance(model, ItemKNN) else 'user'}) must be a positive integer, got {model.k!r}")
-    for name in ("shrinkage", "bm25_k1"):
-        v = getattr(model, name)
-        if not np.isfinite(v) or v < 0:
-            raise ValueError(f"{name} must be >= 0, got {v!r}")
-    if not 0.0 <= model.bm25_b <= 1.0:
-        raise ValueError(f"bm25_b must be in [0, 1], got {model.bm25_b!r}")
-    if not 0.0 <= model.asymmetric_alpha <= 1.0:
-        raise ValueError(f"asymmetric_alpha must be in [0, 1], got {model.asymmetric_alpha!r}")
 
 
 def _weights(model: Any, E: sp.csr_matrix, stats: dict | None = None):
@@ -48,7 +35,42 @@ def _csr_from(model: Any, data: np.ndarray) -> sp.csr_matrix:
     return X
 
 
-class ItemKNN(SparseScorer):
+class _KNNTopN(SparseScorer):
+    """Hyperparameters (with ItemKNN's defaults) and their checks, shared by ItemKNN and UserKNN."""
+
+    demo_params: ClassVar[dict[str, Any]] = {"similarity": "cosine", "k": 50, "binarize": True}
+    similarities: ClassVar[tuple[str, ...]] = SIMILARITIES
+
+    def __init__(self, similarity: str = "cosine", k: int = 20, shrinkage: float = 0.0, binarize: bool = False,
+                 include_self: bool = True, bm25_k1: float = 1.2, bm25_b: float = 0.75,
+                 asymmetric_alpha: float = 0.5, num_threads: int | None = None, verbose: bool = False):
+        self.similarity = similarity
+        self.k = k
+        self.shrinkage = shrinkage
+        self.binarize = binarize
+        self.include_self = include_self
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+        self.asymmetric_alpha = asymmetric_alpha
+        self.num_threads = num_threads
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        check_similarity(self.similarity)
+        if not isinstance(self.k, (int, np.integer)) or isinstance(self.k, bool) or self.k < 1:
+            raise ValueError(f"k (neighbours kept per {'item' if isinstance(self, ItemKNN) else 'user'}) must be a "
+                             f"positive integer, got {self.k!r}")
+        for name in ("shrinkage", "bm25_k1"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v!r}")
+        if not 0.0 <= self.bm25_b <= 1.0:
+            raise ValueError(f"bm25_b must be in [0, 1], got {self.bm25_b!r}")
+        if not 0.0 <= self.asymmetric_alpha <= 1.0:
+            raise ValueError(f"asymmetric_alpha must be in [0, 1], got {self.asymmetric_alpha!r}")
+
+
+class ItemKNN(_KNNTopN):
     r"""Item-based k-nearest-neighbours top-N recommender.
 
     For each item i the ``k`` most similar items j are kept (a sparse CSR row of sᵢⱼ; the item
@@ -67,8 +89,9 @@ class ItemKNN(SparseScorer):
     support: xᵢ·xⱼ / (‖xᵢ‖‖xⱼ‖ + h) (Jaccard: |∩| / (|∪| + h)).
 
     The neighbour lists come from a parallel sparse-sparse product (numba; memory O(k·items),
-    never an items × items matrix). ``similar_items(i)`` ranks i's neighbours by sᵢⱼ;
-    ``recommend_for_history`` scores a new user's history the same way, no refit.
+    never an items × items matrix; ``verbose`` shows its progress). ``similar_items(i)`` ranks
+    i's neighbours by sᵢⱼ; ``recommend_for_history`` scores a new user's history the same way,
+    no refit.
 
     Papers: Sarwar, Karypis, Konstan & Riedl, "Item-based collaborative filtering recommendation
     algorithms", WWW 2001; Deshpande & Karypis, "Item-based top-N recommendation algorithms",
@@ -76,32 +99,18 @@ class ItemKNN(SparseScorer):
     """
 
     registry_name: ClassVar[str] = "itemknn"
-    demo_params: ClassVar[dict[str, Any]] = {"similarity": "cosine", "k": 50, "binarize": True}
-    similarities: ClassVar[tuple[str, ...]] = SIMILARITIES
-
-    def __init__(self, similarity: str = "cosine", k: int = 20, shrinkage: float = 0.0, binarize: bool = False,
-                 include_self: bool = True, bm25_k1: float = 1.2, bm25_b: float = 0.75,
-                 asymmetric_alpha: float = 0.5, num_threads: int | None = None):
-        self.similarity = similarity
-        self.k = k
-        self.shrinkage = shrinkage
-        self.binarize = binarize
-        self.include_self = include_self
-        self.bm25_k1 = bm25_k1
-        self.bm25_b = bm25_b
-        self.asymmetric_alpha = asymmetric_alpha
-        self.num_threads = num_threads
 
     def fit(self, data: Any) -> "ItemKNN":
         """Fit on an :class:`Interactions` (or DataFrame / sparse matrix)."""
-        _check_common(self)
+        self._check_params()
         train = as_interactions(data)
         if train.nnz == 0:
             raise DataError("ItemKNN.fit: the training data has no interactions")
         X = _values(self, train)
         W, finish, _ = _weights(self, X.T.tocsr())
         self.similarity_ = similarity_matrix(W, finish, min(int(self.k), train.n_items), shrinkage=self.shrinkage,
-                                             include_self=self.include_self, num_threads=self.num_threads)
+                                             include_self=self.include_self, num_threads=self.num_threads,
+                                             verbose=self.verbose, desc="ItemKNN similarities")
         self._set_interactions(train.users, train.items, train.matrix)
         self._X = X
         self.fitted_ = True
@@ -123,19 +132,20 @@ class ItemKNN(SparseScorer):
         return s
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        S = self.similarity_
-        return {**super()._get_arrays(), "X_data": self._X.data.astype(np.float32),
-                "sim_indptr": S.indptr.astype(np.int64), "sim_indices": S.indices.astype(np.int64), "sim_data": S.data}
+        return {**super()._get_arrays(), "X_data": self._X.data.astype(np.float32), **csr_arrays("sim", self.similarity_)}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "X_data": floats("nnz_seen"),
+                **csr("sim", "n_items", "n_items")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
-        self._X = _csr_from(self, arrays["X_data"])
-        n = len(self.items_)
-        self.similarity_ = sp.csr_matrix((arrays["sim_data"], arrays["sim_indices"].astype(np.int32), arrays["sim_indptr"]),
-                                         shape=(n, n))
+        self._X = _csr_from(self, np.asarray(arrays["X_data"], dtype=np.float32))
+        self.similarity_ = load_csr(arrays, "sim", len(self.items_), len(self.items_))
 
 
-class UserKNN(SparseScorer):
+class UserKNN(_KNNTopN):
     r"""User-based k-nearest-neighbours top-N recommender.
 
     Each training user u keeps the ``k`` most similar users N_k(u) (sparse, same similarities as
@@ -149,41 +159,34 @@ class UserKNN(SparseScorer):
     the training statistics (idf, item means, average length), compared with every training
     user, and its own k neighbours are kept (ties: lower user index first). The user is not its
     own neighbour unless ``include_self``. ``similar_items`` ranks items by the cosine of their
-    training columns (the model keeps no item-item matrix).
+    training columns (the model keeps no item-item matrix). ``verbose``: a progress bar over the
+    neighbour search.
 
     Paper: Herlocker, Konstan, Borchers & Riedl, "An algorithmic framework for performing
     collaborative filtering", SIGIR 1999.
     """
 
     registry_name: ClassVar[str] = "userknn"
-    demo_params: ClassVar[dict[str, Any]] = {"similarity": "cosine", "k": 50, "binarize": True}
-    similarities: ClassVar[tuple[str, ...]] = SIMILARITIES
 
     def __init__(self, similarity: str = "cosine", k: int = 50, shrinkage: float = 0.0, binarize: bool = False,
                  include_self: bool = False, bm25_k1: float = 1.2, bm25_b: float = 0.75,
-                 asymmetric_alpha: float = 0.5, num_threads: int | None = None):
-        self.similarity = similarity
-        self.k = k
-        self.shrinkage = shrinkage
-        self.binarize = binarize
-        self.include_self = include_self
-        self.bm25_k1 = bm25_k1
-        self.bm25_b = bm25_b
-        self.asymmetric_alpha = asymmetric_alpha
-        self.num_threads = num_threads
+                 asymmetric_alpha: float = 0.5, num_threads: int | None = None, verbose: bool = False):
+        super().__init__(similarity, k, shrinkage, binarize, include_self, bm25_k1, bm25_b, asymmetric_alpha,
+                         num_threads, verbose)
 
     def fit(self, data: Any) -> "UserKNN":
         """Fit on an :class:`Interactions` (or DataFrame / sparse matrix)."""
-        _check_common(self)
+        self._check_params()
         train = as_interactions(data)
         if train.nnz == 0:
             raise DataError("UserKNN.fit: the training data has no interactions")
         X = _values(self, train)
         W, finish, stats = _weights(self, X)
         self.neighbours_ = similarity_matrix(W, finish, min(int(self.k), train.n_users), shrinkage=self.shrinkage,
-                                             include_self=self.include_self, num_threads=self.num_threads)
+                                             include_self=self.include_self, num_threads=self.num_threads,
+                                             verbose=self.verbose, desc="UserKNN similarities")
         self._set_interactions(train.users, train.items, train.matrix)
-        self._X = X
+        self._X = X.astype(np.float64)  # S of the sparse scoring kernel (float64, like every S)
         self._W = W
         self._pb = np.asarray(finish["pb"], dtype=np.float64)
         self._sb = np.asarray(finish["sb"], dtype=np.float64)
@@ -240,22 +243,38 @@ class UserKNN(SparseScorer):
         return np.where(np.isfinite(s), s, 0.0)
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        N = self.neighbours_
         out = {**super()._get_arrays(), "X_data": self._X.data.astype(np.float32), "W_data": self._W.data,
-               "nb_indptr": N.indptr.astype(np.int64), "nb_indices": N.indices.astype(np.int64), "nb_data": N.data,
-               "pb": self._pb, "sb": self._sb}
+               **csr_arrays("nb", self.neighbours_), "pb": self._pb, "sb": self._sb}
         out.update({f"stat_{k}": np.asarray(v) for k, v in self._stats.items()})
         return out
 
+    #: training statistics the fold-in needs, per similarity (saved as ``stat_<name>``; shape () or (n_items,))
+    _STATS: ClassVar[dict[str, tuple[str, ...]]] = {"tfidf": ("idf",), "bm25": ("idf", "avg_length"),
+                                                    "adjusted_cosine": ("feature_mean",)}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        stats = {f"stat_{k}": floats() if k == "avg_length" else floats("n_items")
+                 for k in cls._STATS.get(params["similarity"], ())}
+        return {**super()._array_specs(params, extra, shapes), "X_data": floats("nnz_seen"),
+                "W_data": floats("nnz_seen"), **csr("nb", "n_users", "n_users"),
+                "pb": floats("n_users"), "sb": floats("n_users"), **stats}
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        if "stat_avg_length" in arrays and not arrays["stat_avg_length"] > 0:
+            raise FormatError(f"{path}: array 'stat_avg_length' must be > 0 (BM25's average row length), "
+                              f"got {float(arrays['stat_avg_length'])!r}")
+
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
-        self._X = _csr_from(self, arrays["X_data"])
+        self._X = _csr_from(self, np.asarray(arrays["X_data"], dtype=np.float64))
         self._W = _csr_from(self, np.asarray(arrays["W_data"], dtype=np.float64))
-        n = len(self.users_)
-        self.neighbours_ = sp.csr_matrix((arrays["nb_data"], arrays["nb_indices"].astype(np.int32), arrays["nb_indptr"]),
-                                         shape=(n, n))
-        self._pb, self._sb = arrays["pb"], arrays["sb"]
-        self._stats = {k[5:]: v for k, v in arrays.items() if k.startswith("stat_")}
+        self.neighbours_ = load_csr(arrays, "nb", len(self.users_), len(self.users_))
+        self._pb = np.asarray(arrays["pb"], dtype=np.float64)
+        self._sb = np.asarray(arrays["sb"], dtype=np.float64)
+        self._stats = {k[5:]: np.asarray(v, dtype=np.float64) for k, v in arrays.items() if k.startswith("stat_")}
 
 
 __all__ = ["ItemKNN", "UserKNN"]

@@ -9,11 +9,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..._threads import numba_threads
+from ...array_specs import ArraySpec, csr, floats
 from ...data.interactions import Interactions, as_interactions
-from ...exceptions import DataError
+from ...exceptions import DataError, FormatError
 from ...kernels import knn as K
 from ..base import RatingPredictor
-from ._similarity import corated_matrix
+from ._similarity import corated_matrix, csr_arrays, load_csr
 
 _SIMS = {"cosine": K.CO_COSINE, "msd": K.CO_MSD, "pearson": K.CO_PEARSON, "pearson_baseline": K.CO_PEARSON_BASELINE}
 
@@ -58,7 +59,43 @@ def predicted_scores(model: RatingPredictor, user_idx: np.ndarray) -> np.ndarray
     return model._predict_indices(uu, ii).reshape(len(user_idx), n_items).astype(np.float32)
 
 
-class _KNNRating(RatingPredictor):
+class StoredRatings(RatingPredictor):
+    """A rating predictor that keeps its training ratings (``_R``, users × items, float64; the
+    structure is ``seen_``), the global mean and the rating range (the k-NN rating models and
+    ``SlopeOne``): their saved arrays, and ``recommend`` ranking the predicted ratings."""
+
+    _R: sp.csr_matrix
+    global_mean_: float
+    rating_min_: float
+    rating_max_: float
+
+    def _scores(self, user_idx: np.ndarray) -> np.ndarray:
+        return predicted_scores(self, user_idx)
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {**super()._get_arrays(), "ratings": self._R.data,
+                "scalars": np.array([self.global_mean_, self.rating_min_, self.rating_max_])}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "ratings": floats("nnz_seen"), "scalars": floats(3)}
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        lo, hi = (float(v) for v in arrays["scalars"][1:])
+        if not lo <= hi:
+            raise FormatError(f"{path}: array 'scalars' holds the rating range [{lo}, {hi}]: its minimum exceeds its maximum")
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        super()._set_arrays(arrays, extra)
+        R = sp.csr_matrix(self.seen_, dtype=np.float64)
+        R.data = np.asarray(arrays["ratings"], dtype=np.float64)
+        self._R = R
+        self.global_mean_, self.rating_min_, self.rating_max_ = (float(v) for v in arrays["scalars"])
+
+
+class _KNNRating(StoredRatings):
     """Shared fit/predict of the four k-NN rating predictors (see the subclasses)."""
 
     _rule: ClassVar[int] = K.RULE_BASIC
@@ -67,7 +104,7 @@ class _KNNRating(RatingPredictor):
     def __init__(self, k: int = 40, min_k: int = 1, similarity: str | None = None, user_based: bool = True,
                  min_support: int = 1, shrinkage: float = 100.0, bsl_method: str = "als", bsl_reg_u: float = 15.0,
                  bsl_reg_i: float = 10.0, bsl_epochs: int | None = None, bsl_reg: float = 0.02, bsl_lr: float = 0.005,
-                 clip: bool = True, num_threads: int | None = None):
+                 clip: bool = True, num_threads: int | None = None, verbose: bool = False):
         self.k = k
         self.min_k = min_k
         self.similarity = similarity
@@ -82,12 +119,13 @@ class _KNNRating(RatingPredictor):
         self.bsl_lr = bsl_lr
         self.clip = clip
         self.num_threads = num_threads
+        self.verbose = verbose
 
     @property
     def similarity_name(self) -> str:
         return self._default_similarity if self.similarity is None else self.similarity
 
-    def _check(self) -> None:
+    def _check_params(self) -> None:
         if self.similarity_name not in _SIMS:
             raise ValueError(f"similarity must be one of {', '.join(_SIMS)}; got {self.similarity!r}")
         for name in ("k", "min_k", "min_support"):
@@ -101,7 +139,7 @@ class _KNNRating(RatingPredictor):
 
     def fit(self, data: Any) -> "_KNNRating":
         """Fit on explicit ratings (an :class:`Interactions` or DataFrame / sparse matrix)."""
-        self._check()
+        self._check_params()
         train = as_interactions(data)
         if train.nnz == 0:
             raise DataError(f"{type(self).__name__}.fit: the training data has no ratings")
@@ -122,9 +160,11 @@ class _KNNRating(RatingPredictor):
             x = np.repeat(np.arange(E.shape[0]), np.diff(E.indptr))
             resid = sp.csr_matrix((E.data - (mu + bx[x] + by[E.indices]), E.indices, E.indptr), shape=E.shape)
             S = corated_matrix(resid, K.CO_PEARSON_BASELINE, shrinkage=self.shrinkage,
-                               min_support=max(2, int(self.min_support)), num_threads=self.num_threads)
+                               min_support=max(2, int(self.min_support)), num_threads=self.num_threads,
+                               verbose=self.verbose, desc=f"{type(self).__name__} similarities")
         else:
-            S = corated_matrix(E, _SIMS[sim], min_support=int(self.min_support), num_threads=self.num_threads)
+            S = corated_matrix(E, _SIMS[sim], min_support=int(self.min_support), num_threads=self.num_threads,
+                               verbose=self.verbose, desc=f"{type(self).__name__} similarities")
         cnt = np.diff(E.indptr)
         x = np.repeat(np.arange(E.shape[0]), cnt)
         means = np.bincount(x, E.data, minlength=E.shape[0]) / np.maximum(cnt, 1)
@@ -133,7 +173,8 @@ class _KNNRating(RatingPredictor):
         self.global_mean_ = mu
         self.similarity_ = S
         self.means_ = means
-        self.sigmas_ = np.where(sig == 0.0, float(np.std(R.data)), sig)
+        # σ = 0 (one rating, or all equal) → the standard deviation of all ratings (Surprise), or 1 if that is 0 too
+        self.sigmas_ = np.where(sig == 0.0, float(np.std(R.data)) or 1.0, sig)
         self.user_bias_, self.item_bias_ = bu, bi
         self.rating_min_, self.rating_max_ = float(R.data.min()), float(R.data.max())
         self._R = R
@@ -172,9 +213,6 @@ class _KNNRating(RatingPredictor):
             np.clip(out, self.rating_min_, self.rating_max_, out=out)
         return out
 
-    def _scores(self, user_idx: np.ndarray) -> np.ndarray:
-        return predicted_scores(self, user_idx)
-
     def _similar_scores(self, i: int) -> np.ndarray:
         if self.user_based:
             raise NotImplementedError(f"{type(self).__name__}(user_based=True) holds user-user similarities; "
@@ -185,26 +223,31 @@ class _KNNRating(RatingPredictor):
         return s
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        S = self.similarity_
-        return {**super()._get_arrays(), "ratings": self._R.data, "sim_indptr": S.indptr.astype(np.int64),
-                "sim_indices": S.indices.astype(np.int64), "sim_data": S.data, "means": self.means_,
-                "sigmas": self.sigmas_, "user_bias": self.user_bias_, "item_bias": self.item_bias_,
-                "scalars": np.array([self.global_mean_, self.rating_min_, self.rating_max_])}
+        return {**super()._get_arrays(), **csr_arrays("sim", self.similarity_), "means": self.means_,
+                "sigmas": self.sigmas_, "user_bias": self.user_bias_, "item_bias": self.item_bias_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        n = "n_users" if params["user_based"] else "n_items"  # who gets neighbours
+        return {**super()._array_specs(params, extra, shapes), **csr("sim", n, n), "means": floats(n),
+                "sigmas": floats(n), "user_bias": floats("n_users"), "item_bias": floats("n_items")}
+
+    @classmethod
+    def _check_saved(cls, path: Any, arrays: dict[str, np.ndarray], extra: dict[str, Any],
+                     params: dict[str, Any], sizes: dict[str, int]) -> None:
+        super()._check_saved(path, arrays, extra, params, sizes)
+        sig = arrays["sigmas"]
+        if len(sig) and not (sig > 0).all():
+            raise FormatError(f"{path}: array 'sigmas' holds {float(sig.min())!r}; standard deviations of a z-score must be > 0")
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
-        R = sp.csr_matrix(self.seen_, dtype=np.float64)
-        R.data = np.asarray(arrays["ratings"], dtype=np.float64)
-        self._R = R
-        E = R if self.user_based else R.T.tocsr()
+        E = self._R if self.user_based else self._R.T.tocsr()
         self._F = E.T.tocsr()
         self._F.sort_indices()
-        n = E.shape[0]
-        self.similarity_ = sp.csr_matrix((arrays["sim_data"], arrays["sim_indices"].astype(np.int32), arrays["sim_indptr"]),
-                                         shape=(n, n))
-        self.means_, self.sigmas_ = arrays["means"], arrays["sigmas"]
-        self.user_bias_, self.item_bias_ = arrays["user_bias"], arrays["item_bias"]
-        self.global_mean_, self.rating_min_, self.rating_max_ = (float(v) for v in arrays["scalars"])
+        self.similarity_ = load_csr(arrays, "sim", E.shape[0], E.shape[0])
+        self.means_, self.sigmas_ = (np.asarray(arrays[k], dtype=np.float64) for k in ("means", "sigmas"))
+        self.user_bias_, self.item_bias_ = (np.asarray(arrays[k], dtype=np.float64) for k in ("user_bias", "item_bias"))
 
 
 _PARAMS_DOC = """
@@ -222,7 +265,8 @@ _PARAMS_DOC = """
     (``KNNBaseline``: μ plus the known bias).
 
     The similarities of every co-rated pair with a positive value are kept in a sparse matrix
-    (memory O(co-rated pairs), computed by a parallel numba kernel); predictions run in parallel.
+    (memory O(co-rated pairs), computed by a parallel numba kernel; ``verbose`` shows its
+    progress); predictions run in parallel.
 """
 
 
@@ -278,4 +322,4 @@ class KNNBaseline(_KNNRating):
     _default_similarity = "pearson_baseline"
 
 
-__all__ = ["KNNBasic", "KNNWithMeans", "KNNWithZScore", "KNNBaseline", "baselines"]
+__all__ = ["KNNBasic", "KNNWithMeans", "KNNWithZScore", "KNNBaseline", "StoredRatings", "baselines"]

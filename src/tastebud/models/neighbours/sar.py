@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec, csr, floats
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
 from ...kernels import knn as K
-from ._similarity import similarity_matrix
+from ._similarity import csr_arrays, load_csr, similarity_matrix
 from .sparse_scoring import SparseScorer
 
 _TYPES = {"jaccard": K.MODE_JACCARD, "lift": K.MODE_LIFT, "counts": K.MODE_COUNTS, "cooccurrence": K.MODE_COUNTS,
@@ -39,6 +40,7 @@ class SAR(SparseScorer):
     fitting, and the decay uses the merged row's (latest) timestamp, whereas SARSingleNode sums
     the decayed duplicates; the two agree on data without duplicates. Recommenders' ``normalize``
     option (rescaling scores to the rating range) changes no ranking and is not offered.
+    ``verbose``: a progress bar over the similarity computation.
 
     Reference: Microsoft Recommenders, "SAR: Smart Adaptive Recommendations" (algorithm deep
     dive, github.com/recommenders-team/recommenders).
@@ -48,27 +50,33 @@ class SAR(SparseScorer):
     similarity_types: ClassVar[tuple[str, ...]] = tuple(_TYPES)
 
     def __init__(self, similarity_type: str = "jaccard", threshold: int = 1, time_decay: bool = False,
-                 half_life_days: float = 30.0, time_now: float | None = None, num_threads: int | None = None):
+                 half_life_days: float = 30.0, time_now: float | None = None, num_threads: int | None = None,
+                 verbose: bool = False):
         self.similarity_type = similarity_type
         self.threshold = threshold
         self.time_decay = time_decay
         self.half_life_days = half_life_days
         self.time_now = time_now
         self.num_threads = num_threads
+        self.verbose = verbose
 
-    def fit(self, data: Any) -> "SAR":
-        """Fit on an :class:`Interactions` (ratings or weights; timestamps needed for ``time_decay``)."""
+    def _check_params(self) -> None:
         if self.similarity_type not in _TYPES:
             raise ValueError(f"similarity_type must be one of {', '.join(_TYPES)}; got {self.similarity_type!r}")
         if not isinstance(self.threshold, (int, np.integer)) or isinstance(self.threshold, bool) or self.threshold < 1:
             raise ValueError(f"threshold must be an integer >= 1, got {self.threshold!r}")
         if self.time_decay and not (np.isfinite(self.half_life_days) and self.half_life_days > 0):
             raise ValueError(f"half_life_days must be > 0, got {self.half_life_days!r}")
+
+    def fit(self, data: Any) -> "SAR":
+        """Fit on an :class:`Interactions` (ratings or weights; timestamps needed for ``time_decay``)."""
+        self._check_params()
         train = as_interactions(data)
         if train.nnz == 0:
             raise DataError("SAR.fit: the training data has no interactions")
         X = sp.csr_matrix(train.matrix, dtype=np.float64, copy=True)
         X.sort_indices()
+        self.time_now_: float | None = None  # the decay's reference time (seconds)
         if self.time_decay:
             if train.timestamps is None:
                 raise DataError("SAR(time_decay=True).fit: the interactions have no timestamps")
@@ -84,7 +92,7 @@ class SAR(SparseScorer):
         ones = np.ones(H.shape[0])
         finish = {"mode": _TYPES[self.similarity_type], "pa": counts, "pb": counts, "sa": ones, "sb": ones}
         self.similarity_ = similarity_matrix(H, finish, None, min_count=int(self.threshold), include_self=True,
-                                             num_threads=self.num_threads)
+                                             num_threads=self.num_threads, verbose=self.verbose, desc="SAR similarities")
         self.item_frequencies_ = counts
         self._set_interactions(train.users, train.items, train.matrix)
         self._A = X
@@ -115,18 +123,27 @@ class SAR(SparseScorer):
         return self._A
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        S = self.similarity_
-        return {**super()._get_arrays(), "affinity": self._A.data, "sim_indptr": S.indptr.astype(np.int64),
-                "sim_indices": S.indices.astype(np.int64), "sim_data": S.data}
+        return {**super()._get_arrays(), "affinity": self._A.data, **csr_arrays("sim", self.similarity_)}
+
+    def _get_extra(self) -> dict[str, Any]:
+        return {"time_now": self.time_now_}
+
+    @classmethod
+    def _extra_spec(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {"time_now": "~number?"}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), "affinity": floats("nnz_seen"),
+                **csr("sim", "n_items", "n_items")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
         A = sp.csr_matrix(self.seen_, dtype=np.float64)
         A.data = np.asarray(arrays["affinity"], dtype=np.float64)
         self._A = A
-        n = len(self.items_)
-        self.similarity_ = sp.csr_matrix((arrays["sim_data"], arrays["sim_indices"].astype(np.int32), arrays["sim_indptr"]),
-                                         shape=(n, n))
+        self.similarity_ = load_csr(arrays, "sim", len(self.items_), len(self.items_))
+        self.time_now_ = extra.get("time_now")
         self.item_frequencies_ = np.diff(self.seen_.tocsc().indptr).astype(np.float64)
 
 

@@ -9,15 +9,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..._threads import numba_threads
+from ...array_specs import ArraySpec, csr, floats
 from ...data.interactions import as_interactions
 from ...exceptions import DataError
 from ...kernels import knn as K
-from ..base import RatingPredictor
-from ._similarity import corated_matrix
-from .knn_rating import predicted_scores
+from ._similarity import corated_matrix, csr_arrays, load_csr
+from .knn_rating import StoredRatings
 
 
-class SlopeOne(RatingPredictor):
+class SlopeOne(StoredRatings):
     r"""Slope One rating prediction.
 
         r̂ᵤᵢ = μᵤ + (1/|Rᵢ(u)|) Σ_{j ∈ Rᵢ(u)} dev(i, j),   dev(i, j) = (1/|Uᵢⱼ|) Σ_{v ∈ Uᵢⱼ} (r_vi − r_vj)
@@ -25,14 +25,16 @@ class SlopeOne(RatingPredictor):
     Rᵢ(u): the items u rated that share at least one rater with i; μᵤ: u's mean rating (the
     prediction when Rᵢ(u) is empty). An unknown user or item gets the global mean. The deviations
     of every co-rated item pair are kept in a sparse matrix (memory O(co-rated pairs), built by a
-    parallel numba kernel); predictions are clipped to the training rating range with ``clip``.
+    parallel numba kernel; ``verbose`` shows its progress); predictions are clipped to the
+    training rating range with ``clip``.
     """
 
     registry_name: ClassVar[str] = "slope-one"
 
-    def __init__(self, clip: bool = True, num_threads: int | None = None):
+    def __init__(self, clip: bool = True, num_threads: int | None = None, verbose: bool = False):
         self.clip = clip
         self.num_threads = num_threads
+        self.verbose = verbose
 
     def fit(self, data: Any) -> "SlopeOne":
         """Fit on explicit ratings (an :class:`Interactions` or DataFrame / sparse matrix)."""
@@ -42,7 +44,8 @@ class SlopeOne(RatingPredictor):
         R = sp.csr_matrix(train.matrix, dtype=np.float64)
         R.sort_indices()
         self._set_interactions(train.users, train.items, R)
-        self.deviations_ = corated_matrix(R.T.tocsr(), K.CO_SLOPE_ONE, include_self=True, num_threads=self.num_threads)
+        self.deviations_ = corated_matrix(R.T.tocsr(), K.CO_SLOPE_ONE, include_self=True, num_threads=self.num_threads,
+                                          verbose=self.verbose, desc="SlopeOne deviations")
         cnt = np.diff(R.indptr)
         self.user_means_ = np.add.reduceat(R.data, R.indptr[:-1]) / np.maximum(cnt, 1) if R.nnz else np.zeros(R.shape[0])
         self.user_means_[cnt == 0] = 0.0
@@ -71,25 +74,18 @@ class SlopeOne(RatingPredictor):
             np.clip(out, self.rating_min_, self.rating_max_, out=out)
         return out
 
-    def _scores(self, user_idx: np.ndarray) -> np.ndarray:
-        return predicted_scores(self, user_idx)
-
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        D = self.deviations_
-        return {**super()._get_arrays(), "ratings": self._R.data, "dev_indptr": D.indptr.astype(np.int64),
-                "dev_indices": D.indices.astype(np.int64), "dev_data": D.data, "user_means": self.user_means_,
-                "scalars": np.array([self.global_mean_, self.rating_min_, self.rating_max_])}
+        return {**super()._get_arrays(), **csr_arrays("dev", self.deviations_), "user_means": self.user_means_}
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return {**super()._array_specs(params, extra, shapes), **csr("dev", "n_items", "n_items"),
+                "user_means": floats("n_users")}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         super()._set_arrays(arrays, extra)
-        R = sp.csr_matrix(self.seen_, dtype=np.float64)
-        R.data = np.asarray(arrays["ratings"], dtype=np.float64)
-        self._R = R
-        n = R.shape[1]
-        self.deviations_ = sp.csr_matrix((arrays["dev_data"], arrays["dev_indices"].astype(np.int32), arrays["dev_indptr"]),
-                                         shape=(n, n))
-        self.user_means_ = arrays["user_means"]
-        self.global_mean_, self.rating_min_, self.rating_max_ = (float(v) for v in arrays["scalars"])
+        self.deviations_ = load_csr(arrays, "dev", len(self.items_), len(self.items_))
+        self.user_means_ = np.asarray(arrays["user_means"], dtype=np.float64)
 
 
 __all__ = ["SlopeOne"]

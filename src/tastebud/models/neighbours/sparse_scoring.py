@@ -11,13 +11,14 @@ metrics.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from ...array_specs import ArraySpec
 from ..base import Recommender
-from ..history import HistoryRecommender, UnknownItems
+from ..history import HistoryRecommender
 from ._similarity import score_rows
 
 
@@ -40,6 +41,10 @@ class SparseScorer(HistoryRecommender):
     # training histories are the rows of ``seen_``: nothing extra to store
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return Recommender._get_arrays(self)
+
+    @classmethod
+    def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
+        return super(HistoryRecommender, cls)._array_specs(params, extra, shapes)  # Recommender's: no hist_* arrays
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         Recommender._set_arrays(self, arrays, extra)
@@ -93,34 +98,13 @@ class SparseScorer(HistoryRecommender):
         idx, sc = self._rank(Q, exclude, cand, k, ~known)
         return self._to_external(idx, sc)
 
-    def recommend_for_history(
-        self,
-        items: Sequence[Any],
-        k: int = 10,
-        filter_seen: bool = True,
-        unknown: UnknownItems = "skip",
-        candidates: Sequence[Any] | None = None,
-        batch_size: int = 1024,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` items for a user known only by the item history ``items`` (external ids) —
-        no refit. ``items`` may be a list of histories (2-D result). The history's items are
-        excluded when ``filter_seen``; ``candidates`` restricts the ranked items; unknown item ids
-        are skipped with a warning (``unknown="raise"`` raises); a history without a known item is
-        ranked by popularity. Returns ``(ids, scores)`` best first."""
-        self._check_fitted()
-        if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
-            raise ValueError(f"items must be a list of item ids (or a list of such lists), got {items!r}")
-        items = list(items)
-        batch = len(items) > 0 and all(isinstance(h, (list, tuple, np.ndarray)) for h in items)
-        histories = items if batch else [items]
-        indptr, indices = self._map_histories(histories, unknown)
-        cand = self._candidates(candidates)
-        k = self._check_k(k, len(self.items_) if cand is None else len(cand))
-        # a repeated item counts once
-        H = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(len(histories), len(self.items_)))
+    def _rank_histories(self, indptr: np.ndarray, indices: np.ndarray, cand: np.ndarray | None, k: int,
+                        filter_seen: bool, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``recommend_for_history``'s ranking, sparse: each history (a repeated item counts once)
+        becomes a query row, scored by the kernel in one call; a history without a known item is
+        ranked by popularity."""
+        H = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(len(indptr) - 1, len(self.items_)))
         H.sum_duplicates()
         H.data[:] = 1.0
         Q = self._history_query(H.indptr.astype(np.int64), H.indices.astype(np.int64))
-        idx, sc = self._rank(Q, H if filter_seen else None, cand, k, np.diff(H.indptr) == 0)
-        ids, sc = self._to_external(idx, sc)
-        return (ids, sc) if batch else (ids[0], sc[0])
+        return self._rank(Q, H if filter_seen else None, cand, k, np.diff(H.indptr) == 0)
