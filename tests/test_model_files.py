@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -335,3 +336,56 @@ def test_every_registered_model_round_trips_through_the_checks(zoo):
         m = tb.load(p)
         assert m.registry_name == name
         Z.exercise(m, data)
+
+
+def test_neighbourhood_model_files_are_checked_before_any_kernel(zoo, tmp_path):
+    """Crafted files of the neighbourhood models (ItemKNN, UserKNN, SAR, KNN*, SlopeOne): a
+    neighbour index past the table, row pointers that decrease or end past their indices, NaN/inf
+    similarities and deviations, a z-score σ of 0, an inverted rating range, a file relabelled
+    to the other orientation or to a similarity whose fold-in statistics it lacks, a wrong-typed
+    extra field — each a FormatError naming the array or field, raised by load() before recommend
+    or predict hands the arrays to a kernel (which reads them without bounds checks). All are
+    loaded and used in one child process with a capped address space."""
+    _, files = zoo
+    A = {name: M.arrays(files[name]) for name in ("itemknn", "userknn", "sar", "knn-basic", "knn-means", "knn-zscore",
+                                                  "knn-baseline", "slope-one")}
+    n_users = len(A["userknn"]["users_ids"])
+
+    def changed(name: str, array: str, pos: int, value: float) -> Path:
+        a = A[name][array].copy()
+        a[pos] = value
+        return M.rewrite(files[name], tmp_path / f"{name}-{array}-{pos}.tbm", arrays={array: a})
+
+    def relabelled(name: str, **params: object) -> Path:
+        md = M.meta(files[name])
+        md["params"].update(params)
+        return M.rewrite(files[name], tmp_path / f"{name}-{'-'.join(params)}.tbm", meta=md)
+
+    ptr = A["sar"]["sim_indptr"]
+    sar_extra = M.meta(files["sar"])
+    sar_extra["extra"]["time_now"] = "yesterday"
+    cases = [
+        (changed("itemknn", "sim_indices", 0, 49_999_999), r"'sim_indices' holds 49999999, out of range"),
+        (changed("userknn", "nb_indices", -1, n_users), rf"'nb_indices' holds {n_users}, out of range"),
+        (changed("knn-basic", "sim_indices", 3, -1), r"'sim_indices' holds -1, below"),
+        (changed("slope-one", "dev_indices", -1, 10**6), r"'dev_indices' holds 1000000, out of range"),
+        (changed("sar", "sim_indptr", 2, ptr[3] + 1), r"'sim_indptr' decreases at row 2"),
+        (changed("knn-means", "sim_indptr", -1, A["knn-means"]["sim_indptr"][-1] + 3), r"'sim_indptr' ends at"),
+        (changed("itemknn", "sim_data", 1, np.nan), r"'sim_data' holds nan"),
+        (changed("knn-zscore", "sim_data", 0, np.inf), r"'sim_data' holds inf"),
+        (changed("slope-one", "dev_data", 0, np.nan), r"'dev_data' holds nan"),
+        (changed("userknn", "pb", 0, np.nan), r"'pb' holds nan"),
+        (changed("knn-zscore", "sigmas", 0, 0.0), r"'sigmas' holds 0.0"),
+        (changed("slope-one", "scalars", 1, 99.0), r"'scalars' holds the rating range \[99.0, 5.0\]"),
+        (relabelled("knn-baseline", user_based=False), r"'sim_indptr' has 26 entries along axis 0, but n_items\+1 = 16"),
+        (relabelled("userknn", similarity="tfidf"), r"required array 'stat_idf' is missing"),
+        (M.rewrite(files["sar"], tmp_path / "sar-extra.tbm", meta=sar_extra), r"extra.time_now must be a JSON number"),
+    ]
+    code = "\n".join(LOAD_AND_USE.format(tests=str(Path(__file__).parent), path=str(p)) for p, _ in cases)
+    r = run_isolated(code)
+    assert r.returncode == 0, f"the process died (rc {r.returncode}): {r.stderr[-2000:]}"
+    out = r.stdout.splitlines()
+    assert len(out) == len(cases), r.stdout
+    for line, (p, pattern) in zip(out, cases):
+        assert line.startswith("FormatError") and str(p) in line, (p.name, line)
+        assert re.search(pattern, line), (p.name, pattern, line)

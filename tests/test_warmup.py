@@ -40,6 +40,13 @@ FIRST_CALLS = textwrap.dedent("""
         m.recommend(users, k=5); m.similar_items(items[0], k=3)
         if hasattr(m, "recommend_for_history"):
             m.recommend_for_history(items[:4].tolist(), k=3)
+    for m in (tb.ItemKNN(similarity="bm25"), tb.UserKNN(similarity="jaccard"), tb.SAR(time_decay=True),
+              tb.KNNWithZScore(user_based=False), tb.KNNBaseline(), tb.SlopeOne()):
+        m.fit(data).recommend(users, k=5)
+        if hasattr(m, "predict"):
+            m.predict(users, items[:4])
+        else:
+            m.similar_items(items[0], k=3); m.recommend_for_history(items[:4].tolist(), k=3)
     seqs = tb.Sequences.from_interactions(data)
     tb.Item2Vec(**model_kwargs(tb.Item2Vec, dim=8, epochs=1)).fit(seqs).recommend(seqs.users.ids[:3], k=5)
     tb.ItemTransitions().fit(seqs).recommend(seqs.users.ids[:3], k=5)
@@ -75,7 +82,8 @@ def test_after_warmup_a_fresh_process_compiles_nothing(warm_report):
     # and the calls did run kernels, each loaded from the cache
     assert sum(v["loaded"] for v in stats.values()) >= 20
     assert {"fpgrowth.fpgrowth_mine", "sgd.mf_sgd_epoch", "als_implicit.solve_cg", "fm.cd_sweep", "sgns.sgns_epoch",
-            "topk.topk_rows_kernel"} <= {k for k, v in stats.items() if v["loaded"]}
+            "topk.topk_rows_kernel", "knn.pair_similarities", "knn.corated_similarities", "knn.score_topk",
+            "knn.knn_predict", "knn.slope_one_predict"} <= {k for k, v in stats.items() if v["loaded"]}
 
 
 def test_a_second_warmup_only_loads(warm_report):

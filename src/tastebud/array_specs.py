@@ -71,6 +71,14 @@ def floats(*shape: Dim, finite: bool = True, optional: bool = False) -> ArraySpe
     return ArraySpec("float", tuple(shape), finite=finite, optional=optional)
 
 
+def csr(prefix: str, rows: str, cols: Bound, finite: bool = True) -> dict[str, ArraySpec]:
+    """A sparse ``rows`` × ``cols`` matrix saved as ``<prefix>_indptr`` / ``_indices`` / ``_data``
+    (CSR row pointers over the indices, column indices in ``[0, cols)``, one float per index)."""
+    nnz = f"nnz_{prefix}"
+    return {f"{prefix}_indptr": indptr(rows, of=f"{prefix}_indices"), f"{prefix}_indices": index(nnz, hi=cols),
+            f"{prefix}_data": floats(nnz, finite=finite)}
+
+
 def counts(n: Dim, optional: bool = False) -> ArraySpec:
     """A 1-D array of non-negative integer counts."""
     return ArraySpec("int", (n,), lo=0, optional=optional)

@@ -165,6 +165,38 @@ def _transitions() -> None:
     _exercise(ItemTransitions().fit(seqs), seqs.users.ids, seqs.items.ids)
 
 
+def _neighbours() -> None:
+    """Every neighbourhood model once (the kernels take one index and one float type whatever the
+    similarity, so one fit per model reaches each kernel), with the options that take other kernel
+    paths: the fold-in of UserKNN, SAR's time decay, both k-NN rating orientations; and one fit
+    with the symbolic sizing pass (``cooccurrence_counts``) that only catalogues above
+    ``DENSE_BOUND_PAIRS`` pairs take."""
+    from .models.neighbours import _similarity
+    from .models.neighbours.knn import ItemKNN, UserKNN
+    from .models.neighbours.knn_rating import KNNBaseline, KNNBasic, KNNWithMeans, KNNWithZScore
+    from .models.neighbours.sar import SAR
+    from .models.neighbours.slope_one import SlopeOne
+
+    data = _ratings()
+    users, items = data.users.ids, data.items.ids
+    models = [ItemKNN(), ItemKNN(similarity="bm25", binarize=True), UserKNN(), UserKNN(similarity="tfidf"),
+              SAR(), SAR(time_decay=True), KNNBasic(), KNNWithMeans(user_based=False), KNNWithZScore(),
+              KNNBaseline(), KNNBaseline(bsl_method="sgd", similarity="msd"), SlopeOne()]
+    for m in models:
+        m.fit(data)
+        if hasattr(m, "predict"):
+            m.predict(users[:5], items[:5])
+        _exercise(m, users, items)
+        m.recommend(users[:3], k=3, filter_seen=False)
+    bound = _similarity.DENSE_BOUND_PAIRS
+    _similarity.DENSE_BOUND_PAIRS = 0
+    try:
+        SAR().fit(data)
+        KNNBasic().fit(data)
+    finally:
+        _similarity.DENSE_BOUND_PAIRS = bound
+
+
 def _evaluate() -> None:
     from .evaluation.evaluate import evaluate
     from .models.baselines.baseline import BaselinePredictor, Popularity
@@ -198,6 +230,7 @@ FAMILIES: dict[str, Callable[[], None]] = {
     "bpr": _rating_family("mf.bpr.BPR", [dict(factors=4, **_FAST)]),
     "ease": _rating_family("neighbours.ease.EASE", [{}]),
     "puresvd": _rating_family("mf.puresvd.PureSVD", [dict(factors=4, random_state=0)]),
+    "neighbours": _neighbours,
     "transitions": _transitions,
     "evaluate": _evaluate,
     "item2vec": _item2vec,
@@ -207,7 +240,9 @@ FAMILIES: dict[str, Callable[[], None]] = {
 # run first, alone: kernels that several families call
 SHARED = ["topk"]
 # then these groups, in parallel with --jobs 2: no kernel function is used by two groups
-GROUPS = [["rules", "fm"], ["mf", "svdpp", "als", "ials", "bpr", "ease", "puresvd", "transitions", "evaluate", "item2vec"]]
+# (neighbours: KNNBaseline's SGD baselines run the MF kernel)
+GROUPS = [["rules", "fm"], ["mf", "svdpp", "als", "ials", "bpr", "ease", "puresvd", "neighbours", "transitions", "evaluate",
+                            "item2vec"]]
 
 
 # ------------------------------------------------------------------ numba statistics

@@ -1,6 +1,7 @@
 """``HistoryRecommender``: the part of the protocol shared by models that rank items for an
 arbitrary ordered history of external item ids (``recommend_for_history``) — the path for users
-never seen in training. Used by ``ItemTransitions`` and ``Item2Vec``.
+never seen in training. Used by ``ItemTransitions``, ``Item2Vec`` and the sparse neighbourhood
+models (``ItemKNN``, ``UserKNN``, ``SAR``: they override the ranking step, ``_rank_histories``).
 """
 
 from __future__ import annotations
@@ -109,11 +110,18 @@ class HistoryRecommender(Recommender):
             raise ValueError(f"items must be a list of item ids (or a list of such lists), got {items!r}")
         items = list(items)
         batch = len(items) > 0 and all(isinstance(h, (list, tuple, np.ndarray)) for h in items)
-        histories = items if batch else [items]
-        indptr, indices = self._map_histories(histories, unknown)
+        indptr, indices = self._map_histories(items if batch else [items], unknown)
         cand = self._candidates(candidates)
         k = self._check_k(k, len(self.items_) if cand is None else len(cand))
-        n = len(histories)
+        ids, sc = self._to_external(*self._rank_histories(indptr, indices, cand, k, filter_seen, batch_size))
+        return (ids, sc) if batch else (ids[0], sc[0])
+
+    def _rank_histories(self, indptr: np.ndarray, indices: np.ndarray, cand: np.ndarray | None, k: int,
+                        filter_seen: bool, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (item indices, float32 scores) for the histories given as ragged item indices,
+        among ``cand`` (None: all items), each history's items excluded when ``filter_seen``:
+        dense :meth:`_history_scores` in batches of ``batch_size`` histories."""
+        n = len(indptr) - 1
         out_idx = np.empty((n, k), dtype=np.int64)
         out_sc = np.empty((n, k), dtype=np.float32)
         for start in range(0, n, batch_size):
@@ -127,5 +135,4 @@ class HistoryRecommender(Recommender):
             idx, sc = self._select(S, cand, k)
             out_idx[start:stop] = idx
             out_sc[start:stop] = sc
-        ids, sc = self._to_external(out_idx, out_sc)
-        return (ids, sc) if batch else (ids[0], sc[0])
+        return out_idx, out_sc
