@@ -454,7 +454,7 @@ def test_bad_parameters_raise():
         tb.KNNBasic(similarity="jaccard").fit(data)
 
 
-def test_itemknn_end_to_end_on_movielens_beats_popularity():
+def test_itemknn_end_to_end_on_movielens_beats_popularity(ml100k_dir):
     ds = tb.datasets.load("movielens-100k")
     train, test = tb.split.holdout(ds.interactions, test_size=0.2, per_user=True, random_state=0)
     knn = tb.evaluate(tb.ItemKNN(similarity="bm25", k=50).fit(train), test, ["ndcg@10"])["ndcg@10"]

@@ -36,7 +36,21 @@ def _csr_from(model: Any, data: np.ndarray) -> sp.csr_matrix:
 
 
 class _KNNTopN(SparseScorer):
-    """Hyperparameters (with ItemKNN's defaults) and their checks, shared by ItemKNN and UserKNN."""
+    """Hyperparameters (with ItemKNN's defaults) and their checks, shared by ItemKNN and UserKNN.
+
+    Parameters
+    ----------
+    similarity : ``cosine`` | ``adjusted_cosine`` | ``pearson`` | ``jaccard`` | ``bm25`` | ``tfidf`` | ``asymmetric``.
+    k : neighbours kept per item (ItemKNN) or per user (UserKNN).
+    shrinkage : h in xᵢ·xⱼ / (‖xᵢ‖‖xⱼ‖ + h); damps pairs with little support (0: none).
+    binarize : treat every interaction as 1 instead of its value.
+    include_self : keep the item (user) itself among its k neighbours, as implicit does.
+    bm25_k1 : BM25 term-frequency saturation (``similarity="bm25"``).
+    bm25_b : BM25 length normalisation in [0, 1] (``similarity="bm25"``).
+    asymmetric_alpha : α of the asymmetric cosine, in [0, 1] (0.5 is the cosine).
+    num_threads : numba threads for the similarity kernels (None: all cores).
+    verbose : progress bar over the similarity computation.
+    """
 
     demo_params: ClassVar[dict[str, Any]] = {"similarity": "cosine", "k": 50, "binarize": True}
     similarities: ClassVar[tuple[str, ...]] = SIMILARITIES

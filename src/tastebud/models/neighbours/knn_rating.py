@@ -96,7 +96,26 @@ class StoredRatings(RatingPredictor):
 
 
 class _KNNRating(StoredRatings):
-    """Shared fit/predict of the four k-NN rating predictors (see the subclasses)."""
+    """Shared fit/predict of the four k-NN rating predictors (see the subclasses).
+
+    Parameters
+    ----------
+    k : most similar neighbours (with a positive similarity) used per prediction (Surprise: 40).
+    min_k : fewer neighbours than this and the neighbour term is dropped.
+    similarity : ``msd`` | ``cosine`` | ``pearson`` | ``pearson_baseline`` over co-rated pairs (None: the class's default).
+    user_based : neighbours are users (True) or items (False), Surprise's ``sim_options["user_based"]``.
+    min_support : pairs with fewer co-ratings get similarity 0.
+    shrinkage : ``pearson_baseline`` only: ρ·(n − 1)/(n − 1 + shrinkage).
+    bsl_method : baseline estimation, ``als`` or ``sgd`` (Surprise's ``bsl_options``).
+    bsl_reg_u : ALS baseline: regularisation of the user biases.
+    bsl_reg_i : ALS baseline: regularisation of the item biases.
+    bsl_epochs : baseline epochs (None: 10 for ALS, 20 for SGD).
+    bsl_reg : SGD baseline: regularisation.
+    bsl_lr : SGD baseline: learning rate.
+    clip : clip predictions to the training rating range.
+    num_threads : numba threads (None: all cores).
+    verbose : progress bar over the similarity computation.
+    """
 
     _rule: ClassVar[int] = K.RULE_BASIC
     _default_similarity: ClassVar[str] = "msd"

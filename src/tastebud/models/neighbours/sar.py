@@ -44,6 +44,16 @@ class SAR(SparseScorer):
 
     Reference: Microsoft Recommenders, "SAR: Smart Adaptive Recommendations" (algorithm deep
     dive, github.com/recommenders-team/recommenders).
+
+    Parameters
+    ----------
+    similarity_type : ``jaccard`` | ``lift`` | ``counts`` (alias ``cooccurrence``) | ``cosine`` | ``inclusion_index``.
+    threshold : co-occurrence counts below this are dropped before the similarity.
+    time_decay : decay each affinity by its age (half-life ``half_life_days``).
+    half_life_days : T of the decay 2^{−age/T}, in days.
+    time_now : t₀ of the decay, in seconds (None: the latest training timestamp).
+    num_threads : numba threads (None: all cores).
+    verbose : progress bar over the similarity computation.
     """
 
     registry_name: ClassVar[str] = "sar"

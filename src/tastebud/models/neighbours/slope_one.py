@@ -27,6 +27,15 @@ class SlopeOne(StoredRatings):
     of every co-rated item pair are kept in a sparse matrix (memory O(co-rated pairs), built by a
     parallel numba kernel; ``verbose`` shows its progress); predictions are clipped to the
     training rating range with ``clip``.
+
+    Paper: Lemire & Maclachlan, "Slope One Predictors for Online Rating-Based Collaborative
+    Filtering", SDM 2005.
+
+    Parameters
+    ----------
+    clip : clip predictions to the training rating range.
+    num_threads : numba threads (None: all cores).
+    verbose : progress bar over the deviation computation.
     """
 
     registry_name: ClassVar[str] = "slope-one"
