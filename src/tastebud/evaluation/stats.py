@@ -87,6 +87,7 @@ class ListStat:
     n_items: int
     kind: str = "coverage"
     _A: Any = field(default=None, repr=False)
+    recentre = True  # see bootstrap_ci
 
     def __post_init__(self) -> None:
         if self.kind not in ("coverage", "gini"):
@@ -149,9 +150,15 @@ def bootstrap_ci(stat: Any, n_boot: int = 1000, level: float = 0.95, random_stat
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     reps = bootstrap_replicates(stat, n_boot, random_state)
     reps = reps[np.isfinite(reps)]
+    point = stat.point()
+    if getattr(stat, "recentre", False) and len(reps):
+        # a list-level statistic (coverage, gini) of a resample with repeated users sees fewer
+        # distinct lists, so its bootstrap distribution is shifted; keep its spread, centre it on
+        # the estimate (the bootstrap bias correction θ̂ − (mean θ* − θ̂), Efron & Tibshirani §10.6)
+        reps = np.clip(reps + (point - reps.mean()), 0.0, 1.0)
     a = (1 - level) / 2
     lo, hi = np.quantile(reps, [a, 1 - a]) if len(reps) else (np.nan, np.nan)
-    return stat.point(), float(lo), float(hi)
+    return point, float(lo), float(hi)
 
 
 def _common(a: Any, b: Any) -> tuple[Any, Any]:
