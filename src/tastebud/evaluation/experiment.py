@@ -140,6 +140,10 @@ def make_splits(exp: Experiment, inter: Any) -> dict[str, Any]:
 def _fit_input(task: str, inter: Any, has_ratings: bool) -> Any:
     if task == "rating":
         return inter
+    if task == "baskets":
+        from .adapters import user_baskets
+
+        return user_baskets(inter)
     if task == "sequence":
         from ..data import Sequences
 
@@ -156,10 +160,39 @@ def applies(name: str, data_info: dict[str, Any]) -> str | None:
         return "a sequence model needs timestamps to order each user's items"
     if task in ("rating", "topn", "sequence"):
         return None
+    if task == "baskets" and callable(getattr(registry.get(name), "recommend", None)):
+        return None  # each user's training items as a basket (evaluation.adapters)
     return f"task {task!r} does not rank items for users of an interactions file (use `tastebud evaluate`)"
 
 
 # ------------------------------------------------------------------ models
+def _as_user_model(model: Any, task: str, train: Any) -> Any:
+    if task == "baskets":
+        from .adapters import BasketsAsUsers
+
+        return BasketsAsUsers(model, train)
+    return model
+
+
+_WARM: set[str] = set()
+
+
+def _warm_up(spec: ModelSpec, params: dict[str, Any], task: str, train: Any, has_ratings: bool) -> None:
+    """Fit once on a few users first so that fit times exclude numba's compilation (best effort:
+    a model that cannot fit the small sample is simply timed cold)."""
+    if spec.name in _WARM:
+        return
+    _WARM.add(spec.name)
+    u = train.coo()[0]
+    small = train.select(u < min(60, train.n_users))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            build(spec, params, 0).fit(_fit_input(task, small, has_ratings))
+    except Exception as e:  # noqa: BLE001 - any failure only means a cold timing
+        logger.debug("warm-up of %s failed (%s); its fit time includes compilation", spec.label, e)
+
+
 def build(spec: ModelSpec, params: dict[str, Any], seed: int | None) -> Any:
     cls = registry.get(spec.name)
     kw = resolve_params(spec.name, cls, params)
@@ -212,7 +245,7 @@ def tune_model(exp: Experiment, spec: ModelSpec, train: Any, valid: Any, has_rat
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(fit_data)
-            return evaluate(model, valid, [metric], relevance_threshold=thr)[metric]
+            return evaluate(_as_user_model(model, task, train), valid, [metric], relevance_threshold=thr)[metric]
 
     res = tune(spec.label, spec.search, objective, direction, exp.tuning["method"], exp.tuning["trials"],
                exp.tuning["timeout"], exp.tuning["seed"], store, key={"metric": metric, "key": key})
@@ -254,18 +287,23 @@ def _run_model(exp: Experiment, spec: ModelSpec, splits: dict[str, Any], data_in
     frames, summaries, secs = [], [], []
     lists = list_users = None
     curves: dict[str, list[float]] = {}
+    extras: dict[str, Any] = {}
     thr = exp.metrics.get("relevance_threshold")
+    _warm_up(spec, params, task, splits["train_full"], has_ratings)
     for si, seed in enumerate(exp.seeds):
-        model = build(spec, params, seed)
+        fitted = build(spec, params, seed)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model.fit(fit_data)
+            fitted.fit(fit_data)
         secs.append(time.perf_counter() - t0)
+        model = _as_user_model(fitted, task, splits["train_full"])
+        if si == 0 and hasattr(fitted, "fp_"):  # a rule model: its rules for the report's scatter
+            extras["rules"] = _rules_frame(fitted, exp.report["rules_top"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # unknown test users are counted in the summary
             s, f = evaluate(model, splits["test"], full, relevance_threshold=thr, per_user=True)
-            if sampled:
+            if sampled and hasattr(model, "_scores"):
                 s2, f2 = evaluate(model, splits["test"], sampled, relevance_threshold=thr, per_user=True,
                                   n_negatives=exp.metrics["n_negatives"], random_state=seed)
                 s.update(s2)
@@ -273,7 +311,7 @@ def _run_model(exp: Experiment, spec: ModelSpec, splits: dict[str, Any], data_in
         frames.append(f)
         summaries.append(s)
         if si == 0:
-            curves = _history_curves(model)
+            curves = _history_curves(fitted)
             users = f.index[f["n_relevant"].notna()].to_numpy() if "n_relevant" in f else None
             if users is not None and len(users):
                 ids, _ = model.recommend(users, k=kmax)
@@ -285,7 +323,16 @@ def _run_model(exp: Experiment, spec: ModelSpec, splits: dict[str, Any], data_in
                 lists, list_users = idx, users
     per_user = frames[0] if len(frames) == 1 else pd.concat(frames).groupby(level=0, sort=False).mean()
     summary = {k: float(np.mean([s[k] for s in summaries])) for k in summaries[0]}
-    return ModelRun(spec.label, spec.name, task, params, secs, per_user, summary, lists, list_users, tuning, curves)
+    return ModelRun(spec.label, spec.name, task, params, secs, per_user, summary, lists, list_users, tuning, curves,
+                    extras)
+
+
+def _rules_frame(model: Any, top: int) -> pd.DataFrame:
+    """The model's one-consequent rules (support, confidence, lift), the ``top`` by lift."""
+    conf = float(getattr(model, "min_confidence", 0.0))
+    df = model.fp_.rules(metric="confidence", min_threshold=conf, single_consequent=True, top_k=None)
+    df = df[["support", "confidence", "lift"]]
+    return df.nlargest(top, "lift") if len(df) > top else df.reset_index(drop=True)
 
 
 # ------------------------------------------------------------------ caching finished models
@@ -306,6 +353,8 @@ def _save_run(run: ModelRun, folder: Path, key: str) -> None:
     per.reset_index().to_parquet(f"{base}.parquet", index=False)
     if run.lists is not None:
         np.save(f"{base}.lists.npy", run.lists)
+    if isinstance(run.extras.get("rules"), pd.DataFrame):
+        run.extras["rules"].to_parquet(f"{base}.rules.parquet", index=False)
     meta = {"key": key, "label": run.label, "name": run.name, "task": run.task, "params": run.params,
             "fit_seconds": run.fit_seconds, "summary": run.summary, "tuning": run.tuning, "curves": run.curves,
             "list_users": None if run.list_users is None else [_plain(u) for u in run.list_users]}
@@ -329,8 +378,11 @@ def _load_run(folder: Path, label: str, key: str) -> ModelRun | None:
         return None
     per.index = pd.Index(per.index.to_numpy(), dtype=object)
     lu = None if meta["list_users"] is None else np.asarray(meta["list_users"], dtype=object)
+    extras = {}
+    if Path(f"{base}.rules.parquet").exists():
+        extras["rules"] = pd.read_parquet(f"{base}.rules.parquet")
     return ModelRun(meta["label"], meta["name"], meta["task"], meta["params"], meta["fit_seconds"], per,
-                    meta["summary"], lists, lu, meta["tuning"], meta["curves"], cached=True)
+                    meta["summary"], lists, lu, meta["tuning"], meta["curves"], extras, cached=True)
 
 
 def _plain(x: Any) -> Any:
