@@ -20,7 +20,7 @@ a *tie* with the best.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -125,18 +125,32 @@ class ListStat:
         return None
 
 
-def _count_blocks(n: int, n_boot: int, random_state: Any) -> Iterator[np.ndarray]:
-    """Bootstrap counts, (rows, n) blocks: how often each of n users is drawn in each replicate."""
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+_BLOCKS: dict[tuple[int, int, int], list[np.ndarray]] = {}
+
+
+def _count_blocks(n: int, n_boot: int, random_state: Any) -> list[np.ndarray]:
+    """Bootstrap counts, (rows, n) blocks: how often each of n users is drawn in each replicate.
+    With an integer seed the blocks are cached (a few recent (n, B, seed)): every metric and
+    model of a table is then evaluated on the very same resamples, and drawing them once saves
+    most of the time of a large comparison."""
     if n < 1:
         raise ValueError("the bootstrap needs at least one user")
+    key = (n, n_boot, int(random_state)) if isinstance(random_state, (int, np.integer)) else None
+    if key is not None and key in _BLOCKS:
+        return _BLOCKS[key]
+    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
     p = np.full(n, 1.0 / n)
     step = max(1, min(n_boot, _BLOCK_CELLS // n))
-    done = 0
+    blocks, done = [], 0
     while done < n_boot:
         b = min(step, n_boot - done)
-        yield rng.multinomial(n, p, size=b).astype(np.float64)
+        blocks.append(rng.multinomial(n, p, size=b).astype(np.float64))
         done += b
+    if key is not None and n * n_boot <= 4 * _BLOCK_CELLS:
+        if len(_BLOCKS) >= 8:
+            _BLOCKS.pop(next(iter(_BLOCKS)))
+        _BLOCKS[key] = blocks
+    return blocks
 
 
 def bootstrap_replicates(stat: Any, n_boot: int = 1000, random_state: Any = 0) -> np.ndarray:
@@ -158,6 +172,8 @@ def bootstrap_ci(stat: Any, n_boot: int = 1000, level: float = 0.95, random_stat
         reps = np.clip(reps + (point - reps.mean()), 0.0, 1.0)
     a = (1 - level) / 2
     lo, hi = np.quantile(reps, [a, 1 - a]) if len(reps) else (np.nan, np.nan)
+    if getattr(stat, "recentre", False):  # a (nearly) constant statistic: the interval is the point
+        lo, hi = min(lo, point), max(hi, point)
     return point, float(lo), float(hi)
 
 

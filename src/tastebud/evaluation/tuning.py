@@ -288,7 +288,8 @@ def _tune_optuna(label, space, objective, direction, trials, timeout, seed, stor
         storage = f"sqlite:///{Path(store).resolve() / 'optuna.db'}"
     study = optuna.create_study(study_name=f"{label}-{fp}", storage=storage, direction=direction,
                                 sampler=optuna.samplers.TPESampler(seed=seed), load_if_exists=True)
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)]
+    # COMPLETE, or PRUNED (our failed fits); FAIL is a trial cut by an interruption: run it again
+    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     resumed = len(finished)
     if resumed:
         logger.info("resuming Optuna study %s: %d finished trial(s) reused", study.study_name, resumed)
@@ -336,7 +337,7 @@ def _tune_optuna(label, space, objective, direction, trials, timeout, seed, stor
                 for n, v in t.params.items()}
             res.trials.append({"trial": t.number, "params": params, "value": float(t.value), "status": "ok",
                                "seconds": (t.duration.total_seconds() if t.duration else None)})
-        elif t.state in (optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED):
+        elif t.state == optuna.trial.TrialState.PRUNED:
             res.trials.append({"trial": t.number, "params": dict(t.params), "value": None, "status": "failed"})
     _set_best(res)
     return res
