@@ -212,3 +212,15 @@ def test_report_renders_in_a_browser_with_every_plot(tiny, browser):
     assert "![" in md and (tiny / "report" / "popularity.png").exists()
     png = (tiny / "report" / "popularity.png").read_bytes()
     assert base64.b64encode(png).decode() in text
+
+
+@pytest.mark.slow
+def test_movielens_example_runs_and_shows_significance(ml100k_dir, tmp_path):
+    """The shipped example (every rating and top-N model, tuned): ~8 min on 2 loaded cores."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "movielens-100k.toml"
+    _invoke("run", example, "--out", tmp_path / "run", "--report", tmp_path / "report")
+    s = pd.read_csv(tmp_path / "run" / "stats.csv")
+    ndcg = s[s["metric"] == "ndcg@10"].set_index("model")
+    assert ndcg.loc["ease", "value"] > ndcg.loc["popularity", "value"]
+    assert (ndcg["verdict"] == "worse").sum() >= 5 and (ndcg["verdict"] == "best").sum() == 1
+    assert "★" in (tmp_path / "report" / "report.html").read_text()

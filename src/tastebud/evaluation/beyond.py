@@ -15,7 +15,7 @@ over the rows where they are defined (``reduce="mean"``). Definitions, with sour
     diversity@k       = 1 − mean_{i<j∈L} cos(f_i, f_j)                         (Ziegler et al. 2005)
     serendipity@k     = |{i ∈ L : i relevant, i ∉ PM_u}| / k                   (Ge et al. 2010)
     popularity@k      = mean_{i∈L} c_i                                         (Abdollahpouri et al. 2019)
-    popularity_lift@k = (popularity@k − mean_{i∈H_u} c_i) / mean_{i∈H_u} c_i    (Abdollahpouri et al. 2021)
+    popularity_lift@k = (popularity@k − mean_{i∈H_u} c_i) / mean_{i∈H_u} c_i    (Abdollahpouri et al. 2020)
     gini@k            = Σ_j (2j − n − 1) x_(j) / (n Σ_j x_j)   (list-level)    (Fleder & Hosanagar 2009)
 
 with c_i the training users of item i, N the training users, f_i item i's feature vector (default:
