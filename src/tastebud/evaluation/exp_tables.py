@@ -17,6 +17,8 @@ logger = logging.getLogger("tastebud")
 
 __all__ = ["statistics", "tables", "write", "metric_stat", "activity_table", "fmt"]
 
+LOWER_IS_BETTER = {"rmse", "mae", "gini"}
+NO_DIRECTION = {"popularity", "popularity_lift"}  # reported with intervals, never tested
 _GROUP_ORDER = ("rating", "accuracy", "beyond", "sampled")
 _ACCURACY = {"precision", "recall", "ndcg", "map", "mrr", "hit_rate"}
 
@@ -59,8 +61,6 @@ def statistics(exp: Any, runs: list, context: dict[str, Any]) -> pd.DataFrame:
     """Long table: one row per (metric, model) with value, interval, difference to the best,
     p-values (raw and Holm) and verdict (best / tie / worse; empty for metrics without a
     direction such as popularity)."""
-    from .experiment import LOWER_IS_BETTER, NO_DIRECTION
-
     m = exp.metrics
     rows = []
     for name in _metric_names(runs):

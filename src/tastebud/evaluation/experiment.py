@@ -35,14 +35,13 @@ import pandas as pd
 
 from ..models import registry
 from .config import Experiment, ModelSpec, resolve_params
-from .tuning import fingerprint
+from .exp_tables import LOWER_IS_BETTER
+from .tuning import _safe, fingerprint
 
 logger = logging.getLogger("tastebud")
 
 __all__ = ["run_experiment", "make_splits", "load_data", "ModelRun", "ExperimentResult", "tune_model"]
 
-LOWER_IS_BETTER = {"rmse", "mae", "gini"}
-NO_DIRECTION = {"popularity", "popularity_lift"}
 
 
 @dataclass
@@ -389,10 +388,6 @@ def _plain(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
     return str(x)
-
-
-def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
 
 # ------------------------------------------------------------------ the run

@@ -21,11 +21,9 @@ _PACKAGES = ("tastebud", "numpy", "scipy", "pandas", "numba", "pyarrow", "torch"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from ..data.datasets import sha256_file
+
+    return sha256_file(path)
 
 
 def interactions_sha256(inter: Any) -> str:
