@@ -63,23 +63,21 @@ def zoo(tmp_path_factory):
     return data, files
 
 
-# ---------------------------------------------------------------- a real browser (Playwright + Debian chromium)
+
 CHROMIUM = os.environ.get("TASTEBUD_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-_CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                   "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium per test run, driven by Playwright at /usr/bin/chromium (Debian's
-    package, installed by `make test`; Playwright's own browser download is never used)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
-                                   "(make test installs the browser extra)")
+    """One headless Chromium per test run: Debian's /usr/bin/chromium (installed by `make test`)
+    driven by Playwright, which never downloads a browser of its own here."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"chromium not found at {CHROMIUM} (make test installs Debian's chromium)")
+        pytest.skip(f"chromium not found at {CHROMIUM} (`make test` installs Debian's chromium)")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=_CHROMIUM_FLAGS, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield b
         b.close()

@@ -18,6 +18,7 @@ from tastebud.cli import main
 from tastebud.data.synthetic import low_rank_ratings
 
 DATA = Path(__file__).parent / "data"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # kept by CI
 
 
 def _invoke(*args):
@@ -175,8 +176,6 @@ _PIXELS = """img => { const c = document.createElement('canvas'); c.width = img.
 
 
 def test_report_renders_in_a_browser_with_every_plot(tiny, browser):
-    from conftest import ARTIFACTS
-
     page_file = tiny / "report" / "report.html"
     text = page_file.read_text()
     assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text  # no CDN, no server

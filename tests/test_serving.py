@@ -91,19 +91,14 @@ def test_docs_page_loads_nothing_from_outside(fitted):
     assert c.get("/openapi.json").json()["info"]["title"] == "tastebud"
 
 
-def test_docs_render_in_a_real_browser_without_network(fitted, tmp_path):
+def test_docs_render_in_a_real_browser_without_network(fitted, tmp_path, browser):
     """Swagger UI draws the endpoints in headless Chromium with every request outside the app refused."""
-    import shutil
     import socket
     import threading
     import time
 
     pytest.importorskip("fastapi_offline")
-    pw = pytest.importorskip("playwright.sync_api")
     uvicorn = pytest.importorskip("uvicorn")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no chromium on this machine")
     m, _ = fitted
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,22 +113,20 @@ def test_docs_render_in_a_real_browser_without_network(fitted, tmp_path):
             time.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
         outside: list[str] = []
-        with pw.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = browser.new_page()
+        page = browser.new_page()  # the session's one browser (conftest.py)
 
-            def gate(route):
-                if route.request.url.startswith(base):
-                    route.continue_()
-                else:
-                    outside.append(route.request.url)
-                    route.abort()
+        def gate(route):
+            if route.request.url.startswith(base):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
 
-            page.route("**/*", gate)
-            page.goto(f"{base}/docs")
-            page.wait_for_selector(".opblock", timeout=20_000)
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            browser.close()
+        page.route("**/*", gate)
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        page.close()
         assert any("/recommend" in x for x in paths) and outside == []
     finally:
         server.should_exit = True
