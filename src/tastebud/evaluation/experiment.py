@@ -271,6 +271,27 @@ def _history_curves(model: Any) -> dict[str, list[float]]:
     return {k: v for k, v in out.items() if all(math.isfinite(x) for x in v)}
 
 
+def _validation_curves(spec: ModelSpec, params: dict[str, Any], seed: int, task: str,
+                       splits: dict[str, Any]) -> dict[str, list[float]]:
+    """Train and validation curves for rating models whose ``fit`` scores a validation set every
+    epoch (``fit(data, valid=...)``): one extra fit on the training part, scored on the validation
+    split — never on the test split."""
+    import inspect
+
+    cls = registry.get(spec.name)
+    if task != "rating" or "valid" not in inspect.signature(cls.fit).parameters:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = build(spec, params, seed).fit(splits["train"], valid=splits["valid"])
+    except (TypeError, ValueError, FloatingPointError) as e:
+        logger.debug("no validation curve for %s: %s", spec.label, e)
+        return {}
+    return {f"{k} ({'validation split' if k.startswith('valid') else 'training part'})": v
+            for k, v in _history_curves(m).items()}
+
+
 def _run_model(exp: Experiment, spec: ModelSpec, splits: dict[str, Any], data_info: dict[str, Any],
                store: Path, inter: Any) -> ModelRun:
     from .evaluate import evaluate
@@ -310,7 +331,7 @@ def _run_model(exp: Experiment, spec: ModelSpec, splits: dict[str, Any], data_in
         frames.append(f)
         summaries.append(s)
         if si == 0:
-            curves = _history_curves(fitted)
+            curves = _validation_curves(spec, params, seed, task, splits) or _history_curves(fitted)
             users = f.index[f["n_relevant"].notna()].to_numpy() if "n_relevant" in f else None
             if users is not None and len(users):
                 ids, _ = model.recommend(users, k=kmax)

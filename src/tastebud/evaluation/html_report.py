@@ -139,8 +139,10 @@ def _figures(res: Any) -> list[tuple[str, str, str, bytes]]:
     curves = {r.label: r.curves for r in runs if r.curves}
     if curves:
         figs.append(("learning", "learning curves",
-                     "Per-epoch values logged by each iterative model during its final fit (models that log none "
-                     "are not shown).", P.learning_curves(curves, pal)))
+                     "Per epoch: rating models that score a validation set while training are fitted once more "
+                     "on the training part and scored on the validation split (never the test split); other "
+                     "iterative models show what they log during their final fit (models that log nothing, "
+                     "e.g. ImplicitALS and BPR, are not shown).", P.learning_curves(curves, pal)))
     for r in runs:
         rules = r.extras.get("rules")
         if isinstance(rules, pd.DataFrame) and len(rules):

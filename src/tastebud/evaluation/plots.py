@@ -12,10 +12,11 @@ import pandas as pd
 __all__ = ["palette", "accuracy_intervals", "accuracy_vs_time", "metric_at_k", "popularity_bins",
            "activity", "learning_curves", "rules_scatter"]
 
-# Okabe–Ito (colour-blind safe) first, then tab20's darker half for larger experiments
-_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
-            "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-            "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
+# Okabe–Ito (colour-blind safe; its yellow left out: unreadable as text on white), then darker
+# distinct colours for larger experiments; every colour is legible as a label on white
+_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#7B3294",
+            "#8C564B", "#A6761D", "#666666", "#E7298A", "#66A61E", "#1B4F72", "#B03A2E", "#117864",
+            "#393b79", "#637939", "#843c39", "#7b4173"]
 _MARKERS = ["o", "s", "D", "^", "v", "P", "X", "*", "<", ">", "h"]
 
 
@@ -70,11 +71,13 @@ def accuracy_vs_time(stats: pd.DataFrame, metric: str, fit_s: dict[str, float], 
     plt = _plt()
     d = stats[stats["metric"] == metric]
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for r in d.itertuples():
+    for j, r in enumerate(d.sort_values("value").itertuples()):
         c, mk = pal[r.model]
         t = max(fit_s.get(r.model, np.nan), 1e-3)
         ax.errorbar(t, r.value, yerr=[[r.value - r.low], [r.high - r.value]], fmt=mk, color=c, ms=8, capsize=3)
-        ax.annotate(r.model, (t, r.value), xytext=(6, 4), textcoords="offset points", fontsize=9, color=c)
+        # labels of neighbours in value alternate above/below their point so that they do not collide
+        ax.annotate(r.model, (t, r.value), xytext=(7, 5 if j % 2 else -11), textcoords="offset points", fontsize=9,
+                    color=c)
     ax.set_xscale("log")
     ax.set_xlabel("fit time on train + validation (seconds, log scale)")
     ax.set_ylabel(f"{metric} ({unit})")
@@ -125,7 +128,7 @@ def popularity(lists: dict[str, np.ndarray], consumed: np.ndarray, item_pop: np.
     plt = _plt()
     bins = popularity_bins(item_pop, n_bins)
     x = np.arange(1, n_bins + 1)
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
     cons = np.bincount(bins[consumed], minlength=n_bins) / max(len(consumed), 1)
     ax.plot(x, 100 * cons, color="black", lw=3, ls="--", label="consumed (test interactions)")
     for model, L in lists.items():
@@ -138,7 +141,7 @@ def popularity(lists: dict[str, np.ndarray], consumed: np.ndarray, item_pop: np.
     ax.set_xlabel(f"item popularity decile in training (1 = the most popular {100 // n_bins}% of items)")
     ax.set_ylabel("share of items (%, symlog scale)")
     ax.set_title(f"Popularity of recommended (top {k}) vs consumed items")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)
 
 
@@ -147,7 +150,7 @@ def activity(table: pd.DataFrame, metric: str, pal: dict) -> bytes:
     plt = _plt()
     buckets = list(dict.fromkeys(table["bucket"]))
     models = list(dict.fromkeys(table["model"]))
-    fig, ax = plt.subplots(figsize=(max(7.5, 1.2 * len(buckets) * max(1, len(models)) / 3), 4.6))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(7.5, 0.35 * len(buckets) * max(1, len(models)))), 4.6))
     w = 0.8 / max(len(models), 1)
     for j, m in enumerate(models):
         g = table[table["model"] == m].set_index("bucket").reindex(buckets)
@@ -178,12 +181,12 @@ def learning_curves(curves: dict[str, dict[str, list[float]]], pal: dict) -> byt
             ax.plot(np.arange(1, len(ys) + 1), ys, ls=styles[j % len(styles)], color=c, marker=".", label=name)
         ax.set_title(model)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("logged value (" + ", ".join(series) + ")")
+        names = " ".join(series).lower()
+        ax.set_ylabel("RMSE (rating points)" if "rmse" in names and "loss" not in names else "logged value")
         ax.legend(fontsize=8)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
-    fig.suptitle("Learning curves of iterative models (final fit, per epoch, as the model logs them)",
-                 fontweight="bold")
+    fig.suptitle("Learning curves of iterative models (per epoch)", fontweight="bold")
     fig.tight_layout()
     return _png(fig)
 
@@ -191,13 +194,15 @@ def learning_curves(curves: dict[str, dict[str, list[float]]], pal: dict) -> byt
 def rules_scatter(rules: pd.DataFrame, model: str) -> bytes:
     """Support × confidence, coloured by lift (log colour scale)."""
     plt = _plt()
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import LogNorm, Normalize
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     lift = rules["lift"].clip(lower=1e-3)
+    lo, hi = float(lift.min()), float(max(lift.max(), lift.min() * 1.01))
+    wide = hi / lo > 20  # a log colour scale only when lifts span more than ~an order of magnitude
     sc = ax.scatter(rules["support"], rules["confidence"], c=lift, cmap="viridis", s=10, alpha=0.7,
-                    norm=LogNorm(vmin=max(lift.min(), 1e-3), vmax=max(lift.max(), lift.min() * 1.01)))
-    fig.colorbar(sc, ax=ax, label="lift (×, log colour scale)")
+                    norm=LogNorm(vmin=lo, vmax=hi) if wide else Normalize(vmin=lo, vmax=hi))
+    fig.colorbar(sc, ax=ax, label="lift (×" + (", log colour scale)" if wide else ")"))
     ax.set_xscale("log")
     ax.set_xlabel("support (fraction of baskets, log scale)")
     ax.set_ylabel("confidence (fraction, 0–1)")
