@@ -319,7 +319,7 @@ def _run_model(exp: Experiment, spec: ModelSpec, splits: dict[str, Any], data_in
         secs.append(time.perf_counter() - t0)
         model = _as_user_model(fitted, task, splits["train_full"])
         if si == 0 and hasattr(fitted, "fp_"):  # a rule model: its rules for the report's scatter
-            extras["rules"] = _rules_frame(fitted, exp.report["rules_top"])
+            extras["rules"], extras["rules_total"] = _rules_frame(fitted, exp.report["rules_top"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # unknown test users are counted in the summary
             s, f = evaluate(model, splits["test"], full, relevance_threshold=thr, per_user=True)
@@ -347,12 +347,15 @@ def _run_model(exp: Experiment, spec: ModelSpec, splits: dict[str, Any], data_in
                     extras)
 
 
-def _rules_frame(model: Any, top: int) -> pd.DataFrame:
-    """The model's one-consequent rules (support, confidence, lift), the ``top`` by lift."""
+def _rules_frame(model: Any, most: int) -> tuple[pd.DataFrame, int]:
+    """The model's one-consequent rules (support, confidence, lift) — a seeded uniform sample of
+    ``most`` of them when there are more — and how many there are."""
     conf = float(getattr(model, "min_confidence", 0.0))
     df = model.fp_.rules(metric="confidence", min_threshold=conf, single_consequent=True, top_k=None)
-    df = df[["support", "confidence", "lift"]]
-    return df.nlargest(top, "lift") if len(df) > top else df.reset_index(drop=True)
+    df = df[["support", "confidence", "lift"]].reset_index(drop=True)
+    if len(df) > most:
+        df = df.iloc[np.sort(np.random.default_rng(0).choice(len(df), most, replace=False))].reset_index(drop=True)
+    return df, int(model.n_rules_) if hasattr(model, "n_rules_") else len(df)
 
 
 # ------------------------------------------------------------------ caching finished models
@@ -377,6 +380,7 @@ def _save_run(run: ModelRun, folder: Path, key: str) -> None:
         run.extras["rules"].to_parquet(f"{base}.rules.parquet", index=False)
     meta = {"key": key, "label": run.label, "name": run.name, "task": run.task, "params": run.params,
             "fit_seconds": run.fit_seconds, "summary": run.summary, "tuning": run.tuning, "curves": run.curves,
+            "rules_total": run.extras.get("rules_total"),
             "list_users": None if run.list_users is None else [_plain(u) for u in run.list_users]}
     tmp = Path(f"{base}.json.tmp")
     tmp.write_text(json.dumps(meta, default=_plain, indent=1))
@@ -401,6 +405,7 @@ def _load_run(folder: Path, label: str, key: str) -> ModelRun | None:
     extras = {}
     if Path(f"{base}.rules.parquet").exists():
         extras["rules"] = pd.read_parquet(f"{base}.rules.parquet")
+        extras["rules_total"] = meta.get("rules_total")
     return ModelRun(meta["label"], meta["name"], meta["task"], meta["params"], meta["fit_seconds"], per,
                     meta["summary"], lists, lu, meta["tuning"], meta["curves"], extras, cached=True)
 

@@ -147,8 +147,9 @@ def _figures(res: Any) -> list[tuple[str, str, str, bytes]]:
         rules = r.extras.get("rules")
         if isinstance(rules, pd.DataFrame) and len(rules):
             figs.append((f"rules-{r.label}", f"association rules of {r.label}",
-                         "Each dot is a rule A → c; lift > 1 means c is more likely with A than without.",
-                         P.rules_scatter(rules, r.label)))
+                         "Each dot is a rule A → c (a seeded sample when there are more than [report] rules_top); "
+                         "lift > 1 means c is more likely with A than without.",
+                         P.rules_scatter(rules, r.label, r.extras.get("rules_total"))))
     return figs
 
 

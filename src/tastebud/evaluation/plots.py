@@ -191,7 +191,7 @@ def learning_curves(curves: dict[str, dict[str, list[float]]], pal: dict) -> byt
     return _png(fig)
 
 
-def rules_scatter(rules: pd.DataFrame, model: str) -> bytes:
+def rules_scatter(rules: pd.DataFrame, model: str, total: int | None = None) -> bytes:
     """Support × confidence, coloured by lift (log colour scale)."""
     plt = _plt()
     from matplotlib.colors import LogNorm, Normalize
@@ -204,7 +204,14 @@ def rules_scatter(rules: pd.DataFrame, model: str) -> bytes:
                     norm=LogNorm(vmin=lo, vmax=hi) if wide else Normalize(vmin=lo, vmax=hi))
     fig.colorbar(sc, ax=ax, label="lift (×" + (", log colour scale)" if wide else ")"))
     ax.set_xscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+
+    for axis in (ax.xaxis,):
+        axis.set_major_formatter(FormatStrFormatter("%.3g"))
+        axis.set_minor_formatter(FormatStrFormatter("%.3g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("support (fraction of baskets, log scale)")
     ax.set_ylabel("confidence (fraction, 0–1)")
-    ax.set_title(f"{model}: {len(rules)} association rules, support × confidence × lift")
+    shown = f"{len(rules)} of {total}" if total and total > len(rules) else f"{len(rules)}"
+    ax.set_title(f"{model}: {shown} association rules, support × confidence × lift")
     return _png(fig)
