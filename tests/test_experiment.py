@@ -80,7 +80,7 @@ def test_tables_intervals_significance_and_sampled_labels(tiny):
     md = (tiny / "run1" / "README.md").read_text()
     sections = md.split("\n## ")
     sampled = [x for x in sections if x.startswith("SAMPLED")]
-    assert len(sampled) == 1 and "20 sampled negatives" in sampled[0]
+    assert len(sampled) == 1 and "(20 negatives)" in sampled[0] and "20 sampled negatives" in sampled[0]
     for sec in sections:
         if sec.startswith("Top-"):
             assert "sampled" not in sec  # never in a full-ranking column

@@ -159,7 +159,7 @@ def tables(exp: Any, runs: list, stats: pd.DataFrame, skipped: dict[str, str], c
         else:
             n = exp.metrics["n_negatives"]
             t = _wide(stats, list(dict.fromkeys(g["metric"])), [lb for lb in labels if lb in set(g["model"])])
-            t.columns = ["model"] + [f"{c} ({n} sampled negatives)" for c in t.columns[1:]]
+            t.columns = ["model"] + [f"{c} ({n} negatives)" for c in t.columns[1:]]
             out[f"SAMPLED metrics: each relevant item ranked against {n} sampled negatives, not the full catalogue "
                 f"(not comparable with the full-ranking tables)"] = t
     rows = []
@@ -212,8 +212,9 @@ def write(res: Any) -> None:
         df.to_csv(out / f"{_slug(title)[:80]}.csv", index=False)
     env = res.manifest.get("environment", {})
     mach = env.get("machine", {})
+    load = ", ".join(f"{x:.2f}" for x in mach.get("load_avg") or []) or "n/a"
     md += ["## Provenance", "", f"Run {env.get('started')} on {mach.get('host')} ({mach.get('cpus')} CPUs, load "
-           f"{mach.get('load_avg')}), Python {env.get('python')}, tastebud {env.get('packages', {}).get('tastebud')}; "
+           f"average {load}), Python {env.get('python')}, tastebud {env.get('packages', {}).get('tastebud')}; "
            f"git {env.get('git')}. Everything needed to repeat it: `manifest.json`.", ""]
     (out / "README.md").write_text("\n".join(md))
     res.stats.to_csv(out / "stats.csv", index=False)

@@ -39,7 +39,8 @@ LIMITS = {
     "als": "Explicit ALS fits observed ratings only; like MF it does not model which items were rated.",
     "fm": "With user and item ids only it is a biased MF; side features are not used by this experiment.",
     "implicit-als": "Treats every interaction as positive with confidence 1 + α·r; missing entries count as weak negatives.",
-    "bpr": "Sampled pairwise loss: results vary with the seed; needs many epochs on sparse data.",
+    "bpr": "Sampled pairwise loss: results vary with the seed; with num_threads > 1 its lock-free parallel SGD "
+           "is not bitwise repeatable (num_threads = 1 is).",
     "puresvd": "Unregularised truncated SVD of the binary matrix; scores are not calibrated.",
     "ease": "Dense item × item weights: memory and time grow with the square/cube of the catalogue size.",
     "rules": "Recommends from the user's whole training set as one basket; items outside frequent itemsets "
@@ -59,13 +60,18 @@ padding:16px 28px;color:#1b1b1b;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:2px solid #ddd;padding-bottom:.2em}
 h3{margin-bottom:.3em}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}th,td{border:1px solid #d0d0d0;padding:3px 7px;
-text-align:right;white-space:nowrap}th{background:#f2f4f7}td:first-child,th:first-child{text-align:left}
+text-align:right;white-space:nowrap}th{background:#f2f4f7;white-space:normal}td:first-child,th:first-child{text-align:left}
 td.best{background:#e3f4e3;font-weight:bold}td.tie{background:#f6f9e6}
 figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #e3e3e3}figcaption{font-size:.88em;color:#555}
 .note{background:#fff7e0;border-left:4px solid #e6a700;padding:6px 10px;font-size:.9em}
 .card{border:1px solid #d8d8d8;border-radius:6px;padding:4px 16px 10px;margin:14px 0;border-left:8px solid var(--c)}
 .legend{font-size:.88em;color:#444}.meta{font-size:.86em;color:#444}code{font-size:.92em}
 """
+
+
+def _load(load: Any) -> str:
+    """Load averages over 1, 5 and 15 minutes, as ``uptime`` prints them."""
+    return ", ".join(f"{x:.2f}" for x in load) if load else "n/a"
 
 
 def _img(png: bytes, alt: str, caption: str, fig_id: str) -> str:
@@ -211,7 +217,7 @@ def write_html(res: Any, out_dir: str | Path) -> Path:
             f"{exp.split['validation_size']} carved from training ({exp.tuning['method']}, ≤ {exp.tuning['trials']} "
             f"trials, ≤ {exp.tuning['timeout']:.0f} s per model), the test split read once per model. Seeds "
             f"{exp.seeds}. Run {html.escape(str(env.get('started')))} on {html.escape(str(mach.get('host')))} "
-            f"({mach.get('cpus')} CPUs, load average {html.escape(str(mach.get('load_avg')))}), tastebud "
+            f"({mach.get('cpus')} CPUs, load average {html.escape(_load(mach.get('load_avg')))}), tastebud "
             f"{html.escape(str(env.get('packages', {}).get('tastebud')))}, git "
             f"{html.escape(str((env.get('git') or {}).get('commit', 'n/a')))[:12]}; the full record is "
             f"<code>manifest.json</code>.</p>")

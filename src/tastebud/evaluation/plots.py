@@ -76,8 +76,9 @@ def accuracy_vs_time(stats: pd.DataFrame, metric: str, fit_s: dict[str, float], 
         t = max(fit_s.get(r.model, np.nan), 1e-3)
         ax.errorbar(t, r.value, yerr=[[r.value - r.low], [r.high - r.value]], fmt=mk, color=c, ms=8, capsize=3)
         # labels of neighbours in value alternate above/below their point so that they do not collide
-        ax.annotate(r.model, (t, r.value), xytext=(7, 5 if j % 2 else -11), textcoords="offset points", fontsize=9,
-                    color=c)
+        ax.annotate(r.model, (t, r.value), xytext=(7, 5 if j % 2 == 0 else -11), textcoords="offset points",
+                    fontsize=9, color=c)
+    ax.margins(y=0.1)
     ax.set_xscale("log")
     ax.set_xlabel("fit time on train + validation (seconds, log scale)")
     ax.set_ylabel(f"{metric} ({unit})")
