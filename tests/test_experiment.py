@@ -223,3 +223,33 @@ def test_movielens_example_runs_and_shows_significance(ml100k_dir, tmp_path):
     assert ndcg.loc["ease", "value"] > ndcg.loc["popularity", "value"]
     assert (ndcg["verdict"] == "worse").sum() >= 5 and (ndcg["verdict"] == "best").sum() == 1
     assert "★" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_optuna_search_through_the_runner(tmp_path):
+    pytest.importorskip("optuna")
+    from tastebud.evaluation.config import load_config
+    from tastebud.evaluation.experiment import run_experiment
+
+    inter, _ = low_rank_ratings(n_users=60, n_items=40, density=0.3, random_state=2)
+    inter.to_frame().to_csv(tmp_path / "r.csv", index=False)
+    (tmp_path / "exp.toml").write_text(textwrap.dedent("""\
+        [data]
+        file = "r.csv"
+        [metrics]
+        k = [5]
+        ranking = ["ndcg"]
+        beyond = []
+        bootstrap = 100
+        [tuning]
+        method = "optuna"
+        trials = 3
+        [models.mf]
+        params = { epochs = 5 }
+        search = { factors = [2, 4], reg = { low = 0.001, high = 0.1, log = true } }
+        """))
+    res = run_experiment(load_config(tmp_path / "exp.toml"), tmp_path / "out")
+    t = res.runs[0].tuning
+    assert t["method"] == "optuna" and len([x for x in t["trials"] if x["status"] == "ok"]) == 3
+    assert t["best_params"]["factors"] in (2, 4) and 0.001 <= t["best_params"]["reg"] <= 0.1
+    assert res.runs[0].params["factors"] == t["best_params"]["factors"]
+    assert (tmp_path / "out" / "tuning" / "optuna.db").exists()
