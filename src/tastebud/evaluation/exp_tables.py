@@ -62,6 +62,10 @@ def statistics(exp: Any, runs: list, context: dict[str, Any]) -> pd.DataFrame:
     p-values (raw and Holm) and verdict (best / tie / worse; empty for metrics without a
     direction such as popularity)."""
     m = exp.metrics
+    if m["test"] == "bootstrap" and (len(runs) - 1) / (m["bootstrap"] + 1) >= m["alpha"]:
+        logger.warning("with %d resamples the smallest Holm-adjusted p-value of %d comparisons is %.3g >= alpha = %g: "
+                       "no difference can be significant; raise [metrics] bootstrap", m["bootstrap"], len(runs) - 1,
+                       (len(runs) - 1) / (m["bootstrap"] + 1), m["alpha"])
     rows = []
     for name in _metric_names(runs):
         base, k = parse_metric(name)
