@@ -20,7 +20,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,torch,text,serve,report]'
+	$(BIN)/pip install -q -e '.[test,torch,text,serve,report,browser]'
 	touch $@ $(VENV)/.installed-demo
 
 # Browser tests (the experiment report; the service page) drive Debian's chromium with Playwright, never
@@ -38,9 +38,11 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python -m tastebud.demo --report report
 
 test: $(VENV)/.installed-test chromium
+	$(BIN)/python -m tastebud.warmup
 	$(BIN)/python -m pytest -m "not slow" -q --timeout=900
 
 test-all: $(VENV)/.installed-test chromium
+	$(BIN)/python -m tastebud.warmup
 	$(BIN)/python -m pytest -q --timeout=1800
 
 bench-quick: $(VENV)/.installed-test

@@ -56,7 +56,7 @@ def run_cases() -> dict:
     tr = tb.Interactions.from_frame(read_ml100k_ratings(d / "u1.base"), rating="rating", timestamp="timestamp")
     te = tb.Interactions.from_frame(read_ml100k_ratings(d / "u1.test"), rating="rating", timestamp="timestamp")
     models = {"Popularity": lambda: tb.Popularity(), "EASE": lambda: tb.EASE(),
-              "ImplicitALS": lambda: tb.ImplicitALS(factors=64, iterations=15, random_state=0)}
+              "ImplicitALS": lambda: tb.ImplicitALS(factors=64, epochs=15, random_state=0)}
     for name, make in models.items():
         t0 = time.perf_counter()
         m = make().fit(tr.binarize())

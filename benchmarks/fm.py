@@ -81,7 +81,7 @@ def build(setting: str, tr: pd.DataFrame, te: pd.DataFrame):
 
 # ----------------------------------------------------------------------------- libraries
 def run_tastebud(X, y, Xt, groups, n_iter, task="regression", seed=0):
-    m = FactorizationMachine(task=task, rank=RANK, solver="mcmc", n_iter=n_iter, random_state=seed)
+    m = FactorizationMachine(task=task, factors=RANK, solver="mcmc", epochs=n_iter, random_state=seed)
     t0, c0 = time.perf_counter(), time.process_time()
     m.fit(X, y, groups=groups)
     fit, CPU["last"] = time.perf_counter() - t0, time.process_time() - c0
@@ -191,8 +191,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tb_fm_bench_"))
     # warm-up: compile the numba kernels outside the timings
     Xw = sp.random(200, 20, density=0.2, format="csr", random_state=0)
-    FactorizationMachine(n_iter=2, rank=2).fit(Xw, np.random.default_rng(0).normal(size=200))
-    FactorizationMachine(task="classification", n_iter=2, rank=2).fit(Xw, np.arange(200) % 2)
+    FactorizationMachine(epochs=2, factors=2).fit(Xw, np.random.default_rng(0).normal(size=200))
+    FactorizationMachine(task="classification", epochs=2, factors=2).fit(Xw, np.arange(200) % 2)
 
     if not args.skip_ml:
         ml = d / "ml-100k"

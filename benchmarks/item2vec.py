@@ -81,7 +81,7 @@ def fit_gensim(train: Sequences, params: dict, threads: int, seed: int = 1):
     sents = [[str(x) for x in s] for s in train.to_lists() if len(s)]
     t0 = time.perf_counter()
     c0 = time.process_time()
-    g = Word2Vec(vector_size=params["dim"], window=params["window"], negative=params["negative"],
+    g = Word2Vec(vector_size=params["factors"], window=params["window"], negative=params["n_negatives"],
                  sample=params["sample"], alpha=params["lr"], min_alpha=params["min_lr"], sg=1, hs=0,
                  min_count=1, workers=threads, seed=seed)
     g.build_vocab(sents)
@@ -116,12 +116,12 @@ def main(argv=None) -> int:
 
     seqs = Sequences.from_file(data_path(args.data))
     train, histories, targets = split(seqs, args.protocol)
-    params = dict(dim=64, window=5, negative=5, epochs=5, sample=1e-3, lr=0.025, min_lr=1e-4)
+    params = dict(factors=64, window=5, n_negatives=5, epochs=5, sample=1e-3, lr=0.025, min_lr=1e-4)
     print(f"amazon-games: {seqs}; protocol={args.protocol}: train {train.n_interactions} interactions, "
           f"{len(targets)} targets; params {params}; threads={args.threads}", flush=True)
 
     # JIT warm-up (kernels are cached on disk; this only loads them)
-    tb.Item2Vec(dim=8, epochs=1, num_threads=args.threads).fit([[1, 2, 3], [2, 3, 4]])
+    tb.Item2Vec(factors=8, epochs=1, num_threads=args.threads).fit([[1, 2, 3], [2, 3, 4]])
 
     rows = []
     res: dict = {"dataset": "amazon-games", "protocol": args.protocol, "params": params, "threads": args.threads,

@@ -119,7 +119,7 @@ def ml100k_part(quick: bool) -> list[dict]:
     alphas_imp = [1.0, 2.0, 5.0, 10.0, 20.0] if quick else [1.0, 2.0, 5.0, 10.0, 20.0, 40.0]
 
     def tb_als(a, mat, factors):
-        m = tb.ImplicitALS(factors=factors, regularization=reg, alpha=a, iterations=iters, random_state=0)
+        m = tb.ImplicitALS(factors=factors, reg=reg, alpha=a, epochs=iters, random_state=0)
         return m.fit(Interactions(mat, train.users, train.items))
 
     def run_tb(name, make, note=""):
@@ -161,15 +161,16 @@ def ml100k_part(quick: bool) -> list[dict]:
             rows.append({"part": "ml100k", "model": label, "library": "implicit", **res, "fit_s": fs, "note": note})
             print(f"  {'implicit ' + label:<38} ndcg@10 {res['ndcg@10']:.4f}  recall@20 {res['recall@20']:.4f}  fit {fs:6.2f}s  {note}", flush=True)
 
-    bpr_settings = [dict(factors=100, learning_rate=0.01, regularization=0.01, iterations=100)]
+    bpr_settings = [dict(factors=100, lr=0.01, reg=0.01, epochs=100)]
     if not quick:
-        bpr_settings.append(dict(factors=100, learning_rate=0.05, regularization=0.01, iterations=100))
+        bpr_settings.append(dict(factors=100, lr=0.05, reg=0.01, epochs=100))
     for bpr_kw in bpr_settings:
-        note = f"f={bpr_kw['factors']} lr={bpr_kw['learning_rate']} λ={bpr_kw['regularization']} it={bpr_kw['iterations']}"
+        note = f"f={bpr_kw['factors']} lr={bpr_kw['lr']} λ={bpr_kw['reg']} it={bpr_kw['epochs']}"
         run_tb("BPR", lambda mat: tb.BPR(**bpr_kw, random_state=0).fit(Interactions(mat, train.users, train.items)), note)
         if BayesianPersonalizedRanking is not None:
             t = time.perf_counter()
-            mb = BayesianPersonalizedRanking(**bpr_kw, random_state=0)
+            mb = BayesianPersonalizedRanking(factors=bpr_kw["factors"], learning_rate=bpr_kw["lr"], regularization=bpr_kw["reg"],
+                                             iterations=bpr_kw["epochs"], random_state=0)
             mb.fit(sp.csr_matrix(R), show_progress=False)
             fs = time.perf_counter() - t
             res = _evaluate(lambda u: mb.user_factors[u] @ mb.item_factors.T, R, T)
@@ -180,8 +181,8 @@ def ml100k_part(quick: bool) -> list[dict]:
     best_f = max(svd_f, key=lambda f: _evaluate(tb.PureSVD(factors=f, random_state=0).fit(Interactions(Rf, train.users, train.items))._scores, Rf, V)["ndcg@10"])
     run_tb("PureSVD", lambda mat: tb.PureSVD(factors=best_f, random_state=0).fit(Interactions(mat, train.users, train.items)), f"factors={best_f} (ratings as values)")
     lams = [200.0, 500.0, 1000.0, 2000.0] if quick else [100.0, 200.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0]
-    best_l = max(lams, key=lambda lam: _evaluate(tb.EASE(lambda_=lam).fit(Interactions(Rf, train.users, train.items))._scores, Rf, V)["ndcg@10"])
-    run_tb("EASE", lambda mat: tb.EASE(lambda_=best_l).fit(Interactions(mat, train.users, train.items)), f"lambda={best_l}")
+    best_l = max(lams, key=lambda lam: _evaluate(tb.EASE(reg=lam).fit(Interactions(Rf, train.users, train.items))._scores, Rf, V)["ndcg@10"])
+    run_tb("EASE", lambda mat: tb.EASE(reg=best_l).fit(Interactions(mat, train.users, train.items)), f"lambda={best_l}")
     run_tb("Popularity", lambda mat: tb.Popularity().fit(Interactions(mat, train.users, train.items)))
     return rows
 
@@ -212,7 +213,7 @@ def _worker(lib: str, data_path: str, iters: int, factors: int) -> dict:
         from tastebud.models.mf.implicit_als import ImplicitALS
 
         def fit(n):
-            ImplicitALS(factors=factors, iterations=n, random_state=0).fit(R)
+            ImplicitALS(factors=factors, epochs=n, random_state=0).fit(R)
     elif lib == "implicit":
         from implicit.cpu.als import AlternatingLeastSquares
 

@@ -109,7 +109,7 @@ def run_fm(train: pd.DataFrame, test: pd.DataFrame, cat: list[str], num: list[st
     t = time.perf_counter()
     fb = FMFeatures(categorical=cat, numeric=num, multi_hot=multi)
     X, groups = fb.fit_transform(train)
-    fm = FactorizationMachine(rank=10, solver="mcmc", n_iter=n_iter, random_state=0, num_threads=1).fit(X, train["rating"].to_numpy(), groups)
+    fm = FactorizationMachine(factors=10, solver="mcmc", epochs=n_iter, random_state=0, num_threads=1).fit(X, train["rating"].to_numpy(), groups)
     fit_s = time.perf_counter() - t
     Xt, _ = fb.transform(test)
     pred = np.clip(fm.predict(Xt), train["rating"].min(), train["rating"].max())

@@ -220,7 +220,8 @@ def main() -> None:
     # 0.041 at 91 for the paper's; 32 negatives keep the sampled metrics and raise full-ranking NDCG)
     sas = dict(hidden=50, layers=2, heads=1, max_len=50, dropout=args.dropout, lr=args.lr, n_negatives=args.negatives, epochs=epochs,
                positions=args.positions, loss=args.loss, gbce_t=args.gbce_t,
-               patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=args.seed)
+               patience=args.patience, batch_size=128, num_threads=args.threads, verbose=False, random_state=args.seed,
+               init="item2vec" if args.init_item2vec else "random")
     E = args.albert_dim
     # the compressed variants may take their own depth (shared blocks cost no parameters) and dropout
     small = dict(sas, dropout=args.dropout if args.albert_dropout is None else args.albert_dropout)
@@ -244,7 +245,7 @@ def main() -> None:
         try:
             from tastebud.models.embeddings.item2vec import Item2Vec
 
-            models.append(("Item2Vec", Item2Vec(dim=64, epochs=5, num_threads=args.threads), "train1"))
+            models.append(("Item2Vec", Item2Vec(factors=64, epochs=5, num_threads=args.threads), "train1"))
         except ImportError as e:
             print(f"(Item2Vec unavailable: {e})")
     if want("sasrec"):
@@ -266,7 +267,7 @@ def main() -> None:
         elif args.init_item2vec and args.i2v_epochs:
             from tastebud.models.embeddings.item2vec import Item2Vec
 
-            i2v = Item2Vec(dim=model.embedding_dim or model.hidden, epochs=args.i2v_epochs,
+            i2v = Item2Vec(factors=model.embedding_dim or model.hidden, epochs=args.i2v_epochs,
                            random_state=args.seed, num_threads=args.threads).fit(train2)
             model.fit(train2, valid=valid, init_embeddings=i2v)
         elif args.init_item2vec:

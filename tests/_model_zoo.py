@@ -68,7 +68,7 @@ def make(name: str, data: dict[str, Any]) -> Any:
         p = {"hidden": 8, "layers": 1, "heads": 1, "max_len": 8, "epochs": 1, "num_threads": 1, "device": "cpu"}
     elif name == "multimodal":
         p = {"fields": {"user": "id", "item": "id", "age": "numeric", "genres": "multi_hot", "title": "text"},
-             "epochs": 1, "dim": 4, "hidden": [8], "n_buckets": 64, "device": "cpu"}
+             "epochs": 1, "factors": 4, "hidden": [8], "n_buckets": 64, "device": "cpu"}
     model = cls(**p)
     model.fit(data[task])
     assert isinstance(model, tb.models.base.Model)

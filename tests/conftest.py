@@ -63,6 +63,17 @@ def zoo(tmp_path_factory):
     return data, files
 
 
+@pytest.fixture(scope="session")
+def served_root(tmp_path_factory) -> Path:
+    """A folder of small real models (als.tb, bpr/1.tb, rules.tb) with items.csv and ratings.csv,
+    built once per run for the service tests (tests/serving_helpers.py). Tests that change the
+    folder work on a copy."""
+    from serving_helpers import build_folder
+
+    root = tmp_path_factory.mktemp("served")
+    build_folder(root)
+    return root
+
 
 CHROMIUM = os.environ.get("TASTEBUD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -81,3 +92,18 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def ml_latest_small_holdout(data_dir: Path):
+    """(train, test user ids, test item ids, test ratings): `tastebud evaluate`'s seeded 80/20
+    holdout of ml-latest-small (the protocol of the defaults checks, issue #14 item 11)."""
+    if not (data_dir / "ml-latest-small" / "ratings.csv").exists():
+        pytest.skip("ml-latest-small not found under TASTEBUD_DATA")
+    from tastebud import split
+    from tastebud.data import datasets
+
+    full = datasets.load("movielens-latest-small").interactions
+    train, test = split.holdout(full, test_size=0.2, per_user=False, random_state=0)
+    u, i, r, _ = test.coo()
+    return train, test.users.ids[u], test.items.ids[i], r

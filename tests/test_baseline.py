@@ -13,7 +13,7 @@ def test_baseline_converges_to_regularised_least_squares():
     n = 300
     df = pd.DataFrame({"user": rng.integers(0, 15, n), "item": rng.integers(0, 12, n), "rating": rng.integers(1, 6, n).astype(float)})
     x = Interactions.from_frame(df, rating="rating", duplicates="mean")
-    m = tb.BaselinePredictor(reg_u=2.0, reg_i=3.0, n_epochs=500).fit(x)
+    m = tb.BaselinePredictor(reg_u=2.0, reg_i=3.0, epochs=500).fit(x)
     u, i, r, _ = x.coo()
     nu, ni = x.shape
     A = np.zeros((len(r), nu + ni))

@@ -57,14 +57,14 @@ def test_random_streams_are_seeded_per_block():
 
 def test_single_thread_is_reproducible_and_seed_matters():
     R = sp.random(60, 40, density=0.2, random_state=1, format="csr")
-    a = BPR(factors=6, iterations=5, random_state=3, num_threads=1).fit(R)
-    b = BPR(factors=6, iterations=5, random_state=3, num_threads=1).fit(R)
-    c = BPR(factors=6, iterations=5, random_state=4, num_threads=1).fit(R)
+    a = BPR(factors=6, epochs=5, random_state=3, num_threads=1).fit(R)
+    b = BPR(factors=6, epochs=5, random_state=3, num_threads=1).fit(R)
+    c = BPR(factors=6, epochs=5, random_state=4, num_threads=1).fit(R)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_bias_, b.item_bias_)
     assert not np.array_equal(a.user_factors_, c.user_factors_)
     # several threads (Hogwild): same samples, only update interleaving differs
-    d = BPR(factors=6, iterations=5, random_state=3, num_threads=2).fit(R)
+    d = BPR(factors=6, epochs=5, random_state=3, num_threads=2).fit(R)
     np.testing.assert_allclose(a.user_factors_, d.user_factors_, atol=0.05)
 
 
@@ -81,7 +81,7 @@ def _planted(n_groups=4, users_per=25, items_per=10, p=0.5, seed=0):
 
 def test_planted_groups_recovered():
     R, up, ip = _planted()
-    m = BPR(factors=8, iterations=60, learning_rate=0.05, random_state=0, num_threads=1).fit(R)
+    m = BPR(factors=8, epochs=60, lr=0.05, random_state=0, num_threads=1).fit(R)
     ids, _ = m.recommend(list(range(R.shape[0])), k=3)
     hits = np.mean([(ids[u] // ip == u // up).all() for u in range(R.shape[0])])
     assert hits > 0.95
@@ -94,7 +94,7 @@ def test_planted_groups_recovered():
 def test_recommend_never_returns_seen_and_save_load(tmp_path):
     R, _, _ = _planted(seed=1)
     inter = Interactions.from_matrix(R, users=[f"u{i}" for i in range(R.shape[0])], items=[f"i{j}" for j in range(R.shape[1])])
-    m = BPR(factors=4, iterations=5, random_state=0).fit(inter)
+    m = BPR(factors=4, epochs=5, random_state=0).fit(inter)
     ids, sc = m.recommend(list(inter.users.ids), k=10)
     for u in range(R.shape[0]):
         seen = {f"i{j}" for j in R.indices[R.indptr[u]:R.indptr[u + 1]]}
@@ -112,17 +112,17 @@ def test_bad_input_errors():
     with pytest.raises(DataError, match="2 items"):
         BPR().fit(sp.csr_matrix(np.ones((3, 1))))
     R, _, _ = _planted()
-    for kw, name in ((dict(factors=-1), "factors"), (dict(learning_rate=0.0), "learning_rate"),
-                     (dict(regularization=-1.0), "regularization"), (dict(iterations=1.5), "iterations")):
+    for kw, name in ((dict(factors=-1), "factors"), (dict(lr=0.0), "lr"),
+                     (dict(reg=-1.0), "reg"), (dict(epochs=1.5), "epochs")):
         with pytest.raises(ValueError, match=name):
             BPR(**kw).fit(R)
-    m = BPR(factors=2, iterations=1, random_state=0).fit(R)
+    m = BPR(factors=2, epochs=1, random_state=0).fit(R)
     with pytest.raises(UnknownIdError):
         m.recommend([10_000])
     with pytest.raises(ValueError, match="k="):
         m.recommend([0], k=R.shape[1] + 1)
     with pytest.raises(FloatingPointError):
-        BPR(factors=4, iterations=3, learning_rate=1e30, random_state=0).fit(R)
+        BPR(factors=4, epochs=3, lr=1e30, random_state=0).fit(R)
 
 
 def test_ml100k_end_to_end_beats_popularity():
@@ -130,5 +130,5 @@ def test_ml100k_end_to_end_beats_popularity():
 
     inter = _ml100k()
     p_pop, _ = holdout_hit_rate(inter, lambda: tb.Popularity())
-    p_bpr, _ = holdout_hit_rate(inter, lambda: BPR(factors=32, iterations=25, learning_rate=0.05, random_state=0))
+    p_bpr, _ = holdout_hit_rate(inter, lambda: BPR(factors=32, epochs=25, lr=0.05, random_state=0))
     assert p_bpr > 1.2 * p_pop, (p_bpr, p_pop)

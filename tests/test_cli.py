@@ -22,10 +22,10 @@ def ratings_csv(tmp_path):
 def test_fit_recommend_predict_roundtrip(tmp_path, ratings_csv):
     path, df = ratings_csv
     out = tmp_path / "m.tb"
-    r = CliRunner().invoke(main, ["fit", "baseline", "--data", str(path), "--out", str(out), "-p", "reg_u=5", "-p", "n_epochs=3"])
+    r = CliRunner().invoke(main, ["fit", "baseline", "--data", str(path), "--out", str(out), "-p", "reg_u=5", "-p", "epochs=3"])
     assert r.exit_code == 0, r.output
     model = tb.load(out)
-    assert model.reg_u == 5 and model.n_epochs == 3
+    assert model.reg_u == 5 and model.epochs == 3
     user = int(df.user.iloc[0])
     r = CliRunner().invoke(main, ["recommend", str(out), "--user", str(user), "-k", "3", "--json"])
     assert r.exit_code == 0, r.output

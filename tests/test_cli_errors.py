@@ -74,11 +74,11 @@ def test_bad_cases_name_their_cause(tmp_path, ratings_csv, case):
 def test_factor_divergence_still_blames_lr():
     R, _ = tb.synthetic.low_rank_ratings(n_users=100, n_items=60, rank=3, density=0.3, random_state=0)
     with pytest.raises(FloatingPointError, match=r"factor updates diverged; lower lr \(now 2.0\)"):
-        tb.MatrixFactorization(lr=2.0, lr_bias=0.005, n_epochs=5, random_state=0).fit(R)
+        tb.MatrixFactorization(lr=2.0, lr_bias=0.005, epochs=5, random_state=0).fit(R)
     with pytest.raises(FloatingPointError, match=r"lr_bias=1.5 is at or above their stability limit"):
-        tb.MatrixFactorization(lr=0.005, lr_bias=1.5, n_epochs=5, random_state=0).fit(R)
+        tb.MatrixFactorization(lr=0.005, lr_bias=1.5, epochs=5, random_state=0).fit(R)
     with pytest.raises(FloatingPointError, match=r"lr=1.5 \(also the bias rate"):
-        tb.MatrixFactorization(lr=1.5, n_epochs=5, random_state=0).fit(R)
+        tb.MatrixFactorization(lr=1.5, epochs=5, random_state=0).fit(R)
 
 
 def test_serve_bad_model_in_a_real_process(tmp_path):

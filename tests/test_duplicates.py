@@ -28,7 +28,7 @@ def test_repeated_rating_stays_on_scale_and_warns():
         x = tb.Interactions.from_frame(_frame(), rating="rating")
     assert x.matrix[x.users.index([1])[0], x.items.index([10])[0]] == 4.0  # was 12 (summed)
     assert x.nnz == 6
-    for model in (tb.BaselinePredictor(), tb.MatrixFactorization(n_epochs=30, random_state=0)):
+    for model in (tb.BaselinePredictor(), tb.MatrixFactorization(epochs=30, random_state=0)):
         p = model.fit(x).predict([1], [10])[0]
         assert 1.0 <= p <= 5.0  # MF said 5.97 when the three rows summed to 12
 
@@ -76,7 +76,7 @@ def test_cli_fit_keeps_ratings_on_scale(tmp_path):
     out = tmp_path / "m.tb"
     # a real process: the warning must reach the terminal as one line, not a source excerpt
     proc = subprocess.run([sys.executable, "-m", "tastebud.cli", "fit", "mf", "--data", str(p), "--out", str(out),
-                           "-p", "n_epochs=30"], capture_output=True, text=True, timeout=300)
+                           "-p", "epochs=30"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "duplicate" in ln]
     assert len(lines) == 1 and "2 duplicate" in lines[0] and "mean" in lines[0], proc.stderr

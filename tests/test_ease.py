@@ -21,7 +21,7 @@ def _X(seed=0, nu=60, ni=15, density=0.3):
 def test_equals_columnwise_ridge_with_zero_diagonal():
     R = _X()
     lam = 3.0
-    m = EASE(lambda_=lam).fit(R)
+    m = EASE(reg=lam).fit(R)
     X = (R.toarray() > 0).astype(float)
     ni = X.shape[1]
     B = np.zeros((ni, ni))
@@ -38,7 +38,7 @@ def test_equals_columnwise_ridge_with_zero_diagonal():
 
 def test_weighted_values_when_not_binarized():
     R = _X(seed=1)
-    m = EASE(lambda_=10.0, binarize=False).fit(R)
+    m = EASE(reg=10.0, binarize=False).fit(R)
     X = R.toarray()
     P = np.linalg.inv(X.T @ X + 10.0 * np.eye(X.shape[1]))
     np.testing.assert_allclose(m.B_, np.eye(X.shape[1]) - P / np.diag(P)[None, :], rtol=1e-4, atol=1e-6)
@@ -48,7 +48,7 @@ def test_weighted_values_when_not_binarized():
 def test_recommend_filters_seen_and_history_matches(tmp_path):
     R = _X(seed=2, ni=25)
     inter = Interactions.from_matrix(R, items=[f"i{j}" for j in range(25)])
-    m = EASE(lambda_=5.0).fit(inter)
+    m = EASE(reg=5.0).fit(inter)
     ids, sc = m.recommend(list(range(60)), k=8)
     X = (R.toarray() > 0).astype(float)
     S = X @ m.B_.astype(float)
@@ -73,9 +73,9 @@ def test_recommend_filters_seen_and_history_matches(tmp_path):
 def test_bad_input_errors():
     with pytest.raises(DataError):
         EASE().fit(sp.csr_matrix((3, 3)))
-    with pytest.raises(ValueError, match="lambda_"):
-        EASE(lambda_=0.0).fit(_X())
-    m = EASE(lambda_=1.0).fit(_X())
+    with pytest.raises(ValueError, match="reg"):
+        EASE(reg=0.0).fit(_X())
+    m = EASE(reg=1.0).fit(_X())
     with pytest.raises(ValueError, match="k="):
         m.recommend([0], k=16)
     with pytest.raises(UnknownIdError):
@@ -89,5 +89,5 @@ def test_ml100k_end_to_end_beats_popularity():
 
     inter = _ml100k()
     p_pop, _ = holdout_hit_rate(inter, lambda: tb.Popularity())
-    p_ease, _ = holdout_hit_rate(inter, lambda: EASE(lambda_=500.0))
+    p_ease, _ = holdout_hit_rate(inter, lambda: EASE(reg=500.0))
     assert p_ease > 1.5 * p_pop, (p_ease, p_pop)

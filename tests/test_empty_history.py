@@ -16,8 +16,8 @@ def ratings():
     return R
 
 
-@pytest.mark.parametrize("make", [lambda: tb.EASE(), lambda: tb.ImplicitALS(factors=8, iterations=3, random_state=0),
-                                  lambda: tb.SVDpp(n_factors=4, n_epochs=2, random_state=0)],
+@pytest.mark.parametrize("make", [lambda: tb.EASE(), lambda: tb.ImplicitALS(factors=8, epochs=3, random_state=0),
+                                  lambda: tb.SVDpp(factors=4, epochs=2, random_state=0)],
                          ids=["EASE", "ImplicitALS", "SVDpp"])
 def test_empty_history_falls_back_to_popularity(ratings, make):
     model = make().fit(ratings)
@@ -30,7 +30,7 @@ def test_empty_history_falls_back_to_popularity(ratings, make):
 
 
 def test_ials_history_of_unknown_items_only(ratings):
-    model = tb.ImplicitALS(factors=8, iterations=3, random_state=0).fit(ratings)
+    model = tb.ImplicitALS(factors=8, epochs=3, random_state=0).fit(ratings)
     pop_ids, _ = tb.Popularity().fit(ratings).recommend(ratings.users.ids[0], k=5, filter_seen=False)
     with pytest.warns(UserWarning, match="popularity"):
         ids, _ = model.recommend_for_history(["no such item"], k=5, unknown="ignore")

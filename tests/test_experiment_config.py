@@ -127,7 +127,7 @@ def test_key_line_scans_tables_dotted_keys_and_inline_tables():
 
 
 def test_vocabulary_names_resolve_for_every_model():
-    # the library's names (factors, epochs, lr, reg) reach each model whatever its constructor still calls them
+    # the library's names (factors, epochs, lr, reg) are every model's constructor names
     from tastebud.models import registry
 
     for name, new in [("mf", {"factors": 4, "epochs": 2, "lr": 0.01, "reg": 0.02}),
@@ -142,3 +142,12 @@ def test_vocabulary_names_resolve_for_every_model():
         got = model.get_params()
         # each requested value is held by the model under its current name
         assert sorted(v for v in new.values()) == sorted(got[k] for k in kw)
+
+
+def test_deprecated_names_warn_with_key_and_line(tmp_path):
+    text = GOOD.replace("params = { epochs = 5 }", "params = { n_epochs = 5 }")
+    p = tmp_path / "exp.toml"
+    p.write_text(text)
+    with pytest.warns(FutureWarning, match=rf"exp\.toml:{_line_of(text, 'n_epochs')}: models\.mf\.params\.n_epochs: "
+                      r"'n_epochs' is a deprecated name; use 'epochs'"):
+        load_config(p)

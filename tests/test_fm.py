@@ -195,7 +195,7 @@ def test_each_update_is_the_exact_coordinate_minimiser():
 def test_als_fit_decreases_training_error():
     X, w0, w, V, rng = random_problem(n=300, p=20, k=3, density=0.3, seed=11)
     y = fast_predict(X, w0, w, V) + rng.normal(scale=0.05, size=X.shape[0])
-    m = FactorizationMachine(solver="als", rank=3, n_iter=30, reg_w=0.01, reg_v=0.01, random_state=0).fit(X, y)
+    m = FactorizationMachine(solver="als", factors=3, epochs=30, reg_w=0.01, reg_v=0.01, random_state=0).fit(X, y)
     assert all(b <= a + 1e-9 for a, b in zip(m.history_, m.history_[1:]))
     assert m.history_[-1] < 0.2 * np.std(y)
 
@@ -204,7 +204,7 @@ def test_als_fit_decreases_training_error():
 @pytest.mark.parametrize("solver", ["als", "mcmc"])
 def test_fm_with_user_item_one_hot_is_biased_mf(solver):
     inter, R, u, i, r = planted_mf()
-    m = FactorizationMachine(solver=solver, rank=3, n_iter=60, reg_w=1.0, reg_v=1.0, burn_in=20, random_state=0).fit(inter)
+    m = FactorizationMachine(solver=solver, factors=3, epochs=60, reg_w=1.0, reg_v=1.0, burn_in=20, random_state=0).fit(inter)
     nu, ni = R.shape
     # (1) with user/item one-hot, the FM prediction IS μ + bᵤ + bᵢ + ⟨vᵤ, vᵢ⟩ read off its own weights
     uu, ii = np.meshgrid(np.arange(nu), np.arange(ni), indexing="ij")
@@ -228,7 +228,7 @@ def test_fm_with_user_item_one_hot_is_biased_mf(solver):
 # ---------------------------------------------------------------------------- MCMC
 def test_mcmc_recovers_planted_parameters():
     inter, R, u, i, r = planted_mf(nu=100, ni=80, frac=0.5, noise=0.2, seed=4)
-    m = FactorizationMachine(solver="mcmc", rank=3, n_iter=120, burn_in=40, random_state=1).fit(inter)
+    m = FactorizationMachine(solver="mcmc", factors=3, epochs=120, burn_in=40, random_state=1).fit(inter)
     nu, ni = R.shape
     uu, ii = np.meshgrid(np.arange(nu), np.arange(ni), indexing="ij")
     pred = m.predict(inter.users.ids[uu.ravel()], inter.items.ids[ii.ravel()])
@@ -244,8 +244,8 @@ def test_mcmc_recovers_planted_parameters():
 
 def test_mcmc_same_seed_same_model_any_thread_count():
     inter, *_ = planted_mf(nu=30, ni=25, seed=2)
-    a = FactorizationMachine(n_iter=15, random_state=7, num_threads=1).fit(inter)
-    b = FactorizationMachine(n_iter=15, random_state=7, num_threads=2).fit(inter)
+    a = FactorizationMachine(epochs=15, random_state=7, num_threads=1).fit(inter)
+    b = FactorizationMachine(epochs=15, random_state=7, num_threads=2).fit(inter)
     np.testing.assert_array_equal(a.V_samples_, b.V_samples_)
 
 
@@ -258,9 +258,9 @@ def test_general_regression_all_solvers_learn_a_planted_fm():
     groups = np.repeat([0, 1, 2], 10)
     base = np.sqrt(np.mean((yt - y[:1000].mean()) ** 2))
     for solver, kw in [("mcmc", {}), ("als", {"reg_w": 0.5, "reg_v": 0.5}),
-                       ("sgd", {"learning_rate": 0.02, "reg_w": 0.001, "reg_v": 0.001}),
-                       ("sgd", {"learning_rate": 0.1, "adaptive": "adagrad", "reg_w": 0.001, "reg_v": 0.001})]:
-        m = FactorizationMachine(solver=solver, rank=2, n_iter=60, random_state=0, **kw).fit(X[:1000], y[:1000], groups=groups)
+                       ("sgd", {"lr": 0.02, "reg_w": 0.001, "reg_v": 0.001}),
+                       ("sgd", {"lr": 0.1, "adaptive": "adagrad", "reg_w": 0.001, "reg_v": 0.001})]:
+        m = FactorizationMachine(solver=solver, factors=2, epochs=60, random_state=0, **kw).fit(X[:1000], y[:1000], groups=groups)
         err = np.sqrt(np.mean((m.predict(Xt) - yt) ** 2))
         assert err < 0.5 * base, (solver, kw, err, base)
 
@@ -270,8 +270,8 @@ def test_classification_probit_and_logit(solver):
     X, w0, w, V, rng = random_problem(n=1500, p=25, k=2, density=0.2, seed=31)
     s = fast_predict(X, 0.0, w, V)
     y01 = (s + rng.normal(scale=0.3, size=len(s)) > np.median(s)).astype(int)
-    kw = {"learning_rate": 0.05, "reg_w": 0.001, "reg_v": 0.001} if solver == "sgd" else {"reg_w": 1.0, "reg_v": 1.0}
-    m = FactorizationMachine(task="classification", solver=solver, rank=2, n_iter=50, random_state=0, **kw)
+    kw = {"lr": 0.05, "reg_w": 0.001, "reg_v": 0.001} if solver == "sgd" else {"reg_w": 1.0, "reg_v": 1.0}
+    m = FactorizationMachine(task="classification", solver=solver, factors=2, epochs=50, random_state=0, **kw)
     m.fit(X[:1000], y01[:1000])
     pr = m.predict_proba(X[1000:])
     assert pr.min() >= 0 and pr.max() <= 1
@@ -280,7 +280,7 @@ def test_classification_probit_and_logit(solver):
     acc = np.mean(labels == y01[1000:])
     assert acc > 0.75, acc
     # {-1, 1} labels give {-1, 1} predictions
-    m2 = FactorizationMachine(task="classification", solver=solver, rank=2, n_iter=5, random_state=0, **kw)
+    m2 = FactorizationMachine(task="classification", solver=solver, factors=2, epochs=5, random_state=0, **kw)
     assert set(np.unique(m2.fit(X[:300], 2 * y01[:300] - 1).predict(X[:50]))) <= {-1, 1}
 
 
@@ -334,7 +334,7 @@ def test_sample_averaged_prediction_kernel_equals_per_sample_loop():
 def test_clear_errors_for_bad_input():
     X, w0, w, V, rng = random_problem(n=30, p=6)
     y = rng.normal(size=30)
-    fm = FactorizationMachine(n_iter=2)
+    fm = FactorizationMachine(epochs=2)
     with pytest.raises(DataError, match="y must be 1-D"):
         fm.fit(X, y[:10])
     with pytest.raises(ValueError, match="y is required"):
@@ -375,7 +375,7 @@ def test_recommender_protocol_fallback_recommend_save_load(tmp_path):
     inter, R, u, i, r = planted_mf(nu=40, ni=30, seed=6)
     users = pd.DataFrame({"user": np.arange(40), "group": np.where(np.arange(40) % 2, "a", "b"), "age": np.arange(40) * 1.5})
     items = pd.DataFrame({"item": np.arange(30), "genres": [["x", "y"] if j % 3 else ["z"] for j in range(30)]})
-    m = FactorizationMachine(rank=3, n_iter=20, implicit="both", random_state=0).fit(inter, user_features=users, item_features=items)
+    m = FactorizationMachine(factors=3, epochs=20, implicit="both", random_state=0).fit(inter, user_features=users, item_features=items)
     assert m.group_names_ == ["user", "user:group", "user:age", "implicit:user->item", "item", "item:genres", "implicit:item->user"]
     p = m.predict([0, 1, 999], [0, 1, 2])
     assert m.n_fallbacks_ == 1 and np.isfinite(p).all()
@@ -392,7 +392,7 @@ def test_recommender_protocol_fallback_recommend_save_load(tmp_path):
     np.testing.assert_array_equal(ids, ids2)
     # design-matrix mode round-trips too (ALS point estimate)
     X, w0, w, V, rng = random_problem(n=50, p=8)
-    a = FactorizationMachine(solver="als", n_iter=3, rank=2).fit(X, rng.normal(size=50))
+    a = FactorizationMachine(solver="als", epochs=3, factors=2).fit(X, rng.normal(size=50))
     b = Model.load(a.save(tmp_path / "fm2.tb"))
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     with pytest.raises(ValueError, match="recommend"):
@@ -416,7 +416,7 @@ def test_end_to_end_ml100k_u1():
     tr = read_ml100k_ratings(d / "u1.base")
     te = read_ml100k_ratings(d / "u1.test")
     train = Interactions.from_frame(tr, rating="rating")
-    m = FactorizationMachine(rank=8, n_iter=60, random_state=0).fit(train)
+    m = FactorizationMachine(factors=8, epochs=60, random_state=0).fit(train)
     pred = m.predict(te["user"].to_numpy(), te["item"].to_numpy())
     rmse = float(np.sqrt(np.mean((pred - te["rating"].to_numpy()) ** 2)))
     # myFM (MCMC, rank 10, 200 iterations) gets ≈0.907 on u1; Surprise SVD ≈0.95

@@ -139,7 +139,7 @@ def test_itemset_arrays_and_persistence(tmp_path):
     assert isinstance(fp2, FPGrowth)
     pd.testing.assert_frame_equal(fp2.itemsets(), df)
     pd.testing.assert_frame_equal(fp2.rules(min_threshold=0.2), fp.rules(min_threshold=0.2))
-    assert fp2.get_params() == {"min_support": 0.04, "max_len": None}
+    assert fp2.get_params() == {"min_support": 0.04, "max_len": None, "max_itemsets": 100_000_000, "max_rules": 10_000_000}
 
 
 def test_matches_mlxtend():

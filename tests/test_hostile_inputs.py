@@ -185,7 +185,7 @@ def test_multimodal_recommend_follows_the_protocol():
     rng = np.random.default_rng(0)
     n = 200
     df = pd.DataFrame({"user": rng.integers(1, 11, n), "item": rng.integers(100, 160, n), "rating": rng.integers(1, 6, n) * 1.0})
-    m = MultimodalModel(fields={"user": "id", "item": "id"}, epochs=2, dim=4, hidden=[8], device="cpu").fit(df)
+    m = MultimodalModel(fields={"user": "id", "item": "id"}, epochs=2, factors=4, hidden=[8], device="cpu").fit(df)
     ids, sc = m.recommend([1, 2], k=5)
     assert ids.dtype == np.int64 and set(ids.ravel()) <= set(df["item"])  # ints come back as ints
     assert not set(ids[0]) & set(df.loc[df.user == 1, "item"])
@@ -199,7 +199,7 @@ def test_multimodal_recommend_follows_the_protocol():
     ids1, sc1 = m.recommend(1, k=3)
     assert ids1.shape == (3,) and list(ids1) == list(ids[0, :3])
     # on 1x1 data the only item is seen: padded, never returned with score -inf
-    one = MultimodalModel(fields={"user": "id", "item": "id"}, epochs=1, dim=2, hidden=[], device="cpu").fit(
+    one = MultimodalModel(fields={"user": "id", "item": "id"}, epochs=1, factors=2, hidden=[], device="cpu").fit(
         pd.DataFrame({"user": ["u"], "item": ["i"], "rating": [3.0]}))
     ids, sc = one.recommend(["u"], k=1)
     assert ids[0, 0] is None and np.isnan(sc[0, 0])

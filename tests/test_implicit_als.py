@@ -45,7 +45,7 @@ def test_cholesky_half_step_is_closed_form():
 
 def test_fit_one_iteration_item_half_is_closed_form():
     R = _tiny(seed=3)
-    m = ImplicitALS(factors=5, regularization=0.3, alpha=3.0, iterations=1, solver="cholesky",
+    m = ImplicitALS(factors=5, reg=0.3, alpha=3.0, epochs=1, solver="cholesky",
                     dtype="float64", random_state=0).fit(R)
     # after the item half-step, item factors are the exact solution given the user factors
     expected = _dense_solution(R.T.tocsr(), m.user_factors_, 3.0, 0.3)
@@ -73,7 +73,7 @@ def test_cg_matches_cholesky():
 
 def test_cg_fit_close_to_cholesky_fit():
     R = _tiny(seed=7, nu=80, ni=60, density=0.15)
-    kw = dict(factors=8, regularization=0.1, alpha=2.0, iterations=10, random_state=0, dtype="float64")
+    kw = dict(factors=8, reg=0.1, alpha=2.0, epochs=10, random_state=0, dtype="float64")
     a = ImplicitALS(solver="cholesky", **kw).fit(R)
     # enough CG steps per half-step (2k, finite precision) → the same trajectory as the exact solver
     b = ImplicitALS(solver="cg", cg_steps=16, **kw).fit(R)
@@ -87,11 +87,11 @@ def test_cg_fit_close_to_cholesky_fit():
 
 def test_loss_decreases_monotonically_with_exact_solver():
     R = _tiny(seed=8, nu=60, ni=40)
-    losses = [ImplicitALS(factors=4, regularization=0.1, alpha=2.0, iterations=it, solver="cholesky",
+    losses = [ImplicitALS(factors=4, reg=0.1, alpha=2.0, epochs=it, solver="cholesky",
                           dtype="float64", random_state=0).fit(R).loss(R) for it in (1, 2, 4, 8)]
     assert all(b <= a + 1e-9 for a, b in zip(losses, losses[1:])), losses
     # loss() agrees with the brute-force objective over all pairs
-    m = ImplicitALS(factors=4, regularization=0.1, alpha=2.0, iterations=2, solver="cholesky",
+    m = ImplicitALS(factors=4, reg=0.1, alpha=2.0, epochs=2, solver="cholesky",
                     dtype="float64", random_state=0).fit(R)
     D = R.toarray()
     S = m.user_factors_ @ m.item_factors_.T
@@ -102,7 +102,7 @@ def test_loss_decreases_monotonically_with_exact_solver():
 def test_fold_in_equals_refit_half_step():
     R = _tiny(seed=9, nu=40, ni=30)
     inter = Interactions.from_matrix(R, users=[f"u{i}" for i in range(40)], items=[f"i{j}" for j in range(30)])
-    m = ImplicitALS(factors=5, regularization=0.2, alpha=1.5, iterations=5, solver="cholesky",
+    m = ImplicitALS(factors=5, reg=0.2, alpha=1.5, epochs=5, solver="cholesky",
                     dtype="float64", random_state=0).fit(inter)
     X = m.user_factors_.copy()
     m._half_step(_confidence_matrix(R, 1.5, np.float64), X, m.item_factors_)
@@ -126,7 +126,7 @@ def test_fold_in_equals_refit_half_step():
 
 def test_fold_in_edge_cases():
     R = _tiny(seed=10)
-    m = ImplicitALS(factors=3, iterations=2, random_state=0).fit(R)
+    m = ImplicitALS(factors=3, epochs=2, random_state=0).fit(R)
     with pytest.raises(UnknownIdError):
         m.fold_in([0, 999])
     x_ign = m.fold_in([0, 999], unknown="ignore")
@@ -144,7 +144,7 @@ def test_fold_in_edge_cases():
 
 def test_recommend_never_returns_seen_and_matches_brute_force():
     R = _tiny(seed=11, nu=50, ni=25, density=0.4)
-    m = ImplicitALS(factors=4, iterations=5, random_state=0).fit(R)
+    m = ImplicitALS(factors=4, epochs=5, random_state=0).fit(R)
     ids, sc = m.recommend(list(range(50)), k=10)
     S = m.user_factors_ @ m.item_factors_.T
     for u in range(50):
@@ -158,7 +158,7 @@ def test_recommend_never_returns_seen_and_matches_brute_force():
 def test_save_load_identical(tmp_path):
     R = _tiny(seed=12)
     inter = Interactions.from_matrix(R, users=[f"u{i}" for i in range(30)], items=[f"i{j}" for j in range(20)])
-    m = ImplicitALS(factors=4, iterations=3, random_state=0).fit(inter)
+    m = ImplicitALS(factors=4, epochs=3, random_state=0).fit(inter)
     p = m.save(tmp_path / "als.tb")
     m2 = tb.load(p) if hasattr(tb, "load") else ImplicitALS.load(p)
     assert isinstance(m2, ImplicitALS) and m2.get_params() == m.get_params()
@@ -171,15 +171,15 @@ def test_save_load_identical(tmp_path):
 
 def test_deterministic_and_thread_count_independent():
     R = _tiny(seed=13, nu=200, ni=80, density=0.1)
-    a = ImplicitALS(factors=8, iterations=4, random_state=42, num_threads=1).fit(R)
-    b = ImplicitALS(factors=8, iterations=4, random_state=42, num_threads=2).fit(R)
+    a = ImplicitALS(factors=8, epochs=4, random_state=42, num_threads=1).fit(R)
+    b = ImplicitALS(factors=8, epochs=4, random_state=42, num_threads=2).fit(R)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
 
 
 def test_similar_items_is_cosine_excluding_itself():
     R = _tiny(seed=14)
-    m = ImplicitALS(factors=4, iterations=3, random_state=0).fit(R)
+    m = ImplicitALS(factors=4, epochs=3, random_state=0).fit(R)
     ids, sc = m.similar_items(2, k=5)
     V = m.item_factors_.astype(np.float64)
     cos = V @ V[2] / (np.linalg.norm(V, axis=1) * np.linalg.norm(V[2]))
@@ -198,14 +198,14 @@ def test_bad_input_errors():
     with pytest.raises(DataError):
         ImplicitALS(factors=2).fit(nan)
     R = _tiny(seed=15)
-    for kw, name in ((dict(factors=0), "factors"), (dict(regularization=-1.0), "regularization"),
+    for kw, name in ((dict(factors=0), "factors"), (dict(reg=-1.0), "reg"),
                      (dict(alpha=np.nan), "alpha"), (dict(solver="lu"), "solver"), (dict(cg_steps=0), "cg_steps"),
                      (dict(dtype="int8"), "dtype")):
         with pytest.raises(ValueError, match=name):
             ImplicitALS(**kw).fit(R)
     with pytest.raises(NotFittedError):
         ImplicitALS().recommend([0])
-    m = ImplicitALS(factors=3, iterations=1, random_state=0).fit(R)
+    m = ImplicitALS(factors=3, epochs=1, random_state=0).fit(R)
     with pytest.raises(ValueError, match="k="):
         m.recommend([0], k=21)
     with pytest.raises(UnknownIdError):
@@ -242,7 +242,7 @@ def holdout_hit_rate(inter, model_factory, seed=0):
 def test_ml100k_end_to_end_beats_popularity():
     inter = _ml100k()
     p_pop, _ = holdout_hit_rate(inter, lambda: tb.Popularity())
-    p_als, model = holdout_hit_rate(inter, lambda: ImplicitALS(factors=32, iterations=8, alpha=1.0, random_state=0))
+    p_als, model = holdout_hit_rate(inter, lambda: ImplicitALS(factors=32, epochs=8, alpha=1.0, random_state=0))
     assert p_als > 1.3 * p_pop, (p_als, p_pop)
     # Star Wars (50) → its sequels are the nearest items
     ids, _ = model.similar_items(50, k=10)

@@ -35,7 +35,7 @@ def planted_groups(n_groups=5, per_group=10, n_seq=400, length=8, seed=0, as_str
 @pytest.mark.parametrize("mode", ["sequence", "basket"])
 def test_planted_groups_nearest_neighbours(mode):
     seqs, group = planted_groups()
-    m = tb.Item2Vec(dim=16, epochs=10, sample=0, mode=mode, num_threads=1, random_state=3).fit(seqs)
+    m = tb.Item2Vec(factors=16, epochs=10, sample=0, mode=mode, num_threads=1, random_state=3).fit(seqs)
     assert len(m.items_) == 50
     same = 0
     total = 0
@@ -172,15 +172,15 @@ def test_alias_table_and_subsampling():
 # ---------------------------------------------------------------------- determinism
 def test_deterministic_with_one_thread():
     seqs, _ = planted_groups(n_seq=200)
-    a = tb.Item2Vec(dim=8, epochs=3, num_threads=1, random_state=7).fit(seqs)
-    b = tb.Item2Vec(dim=8, epochs=3, num_threads=1, random_state=7).fit(seqs)
-    c = tb.Item2Vec(dim=8, epochs=3, num_threads=1, random_state=8).fit(seqs)
+    a = tb.Item2Vec(factors=8, epochs=3, num_threads=1, random_state=7).fit(seqs)
+    b = tb.Item2Vec(factors=8, epochs=3, num_threads=1, random_state=7).fit(seqs)
+    c = tb.Item2Vec(factors=8, epochs=3, num_threads=1, random_state=8).fit(seqs)
     np.testing.assert_array_equal(a.item_vectors_, b.item_vectors_)
     np.testing.assert_array_equal(a.context_vectors_, b.context_vectors_)
     assert a.n_pairs_ == b.n_pairs_
     assert not np.array_equal(a.item_vectors_, c.item_vectors_)
     # several threads: same pairs drawn (per-sentence random streams), vectors equal up to races
-    d = tb.Item2Vec(dim=8, epochs=3, num_threads=2, random_state=7).fit(seqs)
+    d = tb.Item2Vec(factors=8, epochs=3, num_threads=2, random_state=7).fit(seqs)
     assert d.n_pairs_ == a.n_pairs_
     assert np.isfinite(d.item_vectors_).all()
 
@@ -189,7 +189,7 @@ def test_deterministic_with_one_thread():
 def test_history_scores_match_bruteforce():
     seqs, _ = planted_groups(n_seq=100)
     for scoring in ("context", "cosine"):
-        m = tb.Item2Vec(dim=8, epochs=2, num_threads=1, scoring=scoring, history_decay=0.6).fit(seqs)
+        m = tb.Item2Vec(factors=8, epochs=2, num_threads=1, scoring=scoring, history_decay=0.6).fit(seqs)
         hist = ["i3", "i7", "i1"]
         idx = m.items_.index(hist)
         w = 0.6 ** np.arange(len(hist))[::-1]
@@ -213,7 +213,7 @@ def test_history_scores_match_bruteforce():
 def test_recommend_known_users_and_batches():
     seqs, _ = planted_groups(n_seq=60)
     data = Sequences.from_lists({f"u{j}": s for j, s in enumerate(seqs)})
-    m = tb.Item2Vec(dim=8, epochs=2, num_threads=1).fit(data)
+    m = tb.Item2Vec(factors=8, epochs=2, num_threads=1).fit(data)
     assert m.users_ == data.users
     # seen_ holds each user's items
     for u in (0, 17, 59):
@@ -235,20 +235,20 @@ def test_recommend_known_users_and_batches():
 def test_baskets_and_plain_lists():
     seqs, group = planted_groups(n_seq=200)
     b = Baskets(seqs)
-    m = tb.Item2Vec(dim=8, epochs=5, mode="basket", sample=0, num_threads=1).fit(b)
+    m = tb.Item2Vec(factors=8, epochs=5, mode="basket", sample=0, num_threads=1).fit(b)
     assert len(m.users_) == len(seqs) and m.seen_.shape == (len(seqs), 50)
     assert m.users_.ids.tolist() == list(range(len(seqs)))
     ids, _ = m.similar_items("i12", k=3)
     assert all(group[x] == 1 for x in ids)
     # a Sequences object or plain integer lists work too
     ints, _ = planted_groups(n_seq=50, as_str=False)
-    m2 = tb.Item2Vec(dim=8, epochs=1, num_threads=1).fit(ints)
+    m2 = tb.Item2Vec(factors=8, epochs=1, num_threads=1).fit(ints)
     assert m2.items_.ids.dtype.kind == "i"
 
 
 def test_min_count_drops_rare_items():
     seqs = [[1, 2, 3, 1, 2], [2, 1, 3, 9], [1, 2, 1]]
-    m = tb.Item2Vec(dim=4, epochs=1, min_count=2, num_threads=1).fit(seqs)
+    m = tb.Item2Vec(factors=4, epochs=1, min_count=2, num_threads=1).fit(seqs)
     assert sorted(m.items_.ids.tolist()) == [1, 2, 3]
     assert 9 not in m.items_
     with pytest.warns(UserWarning, match="unknown"):
@@ -265,11 +265,11 @@ def test_errors():
         tb.Item2Vec().fit([[1], [2]])
     with pytest.raises(DataError):
         tb.Item2Vec(mode="basket").fit([[], []])
-    for bad in (dict(dim=0), dict(window=0), dict(negative=0), dict(epochs=-1), dict(sample=-1),
+    for bad in (dict(factors=0), dict(window=0), dict(n_negatives=0), dict(epochs=-1), dict(sample=-1),
                 dict(lr=0), dict(min_lr=1.0), dict(mode="sessions"), dict(scoring="dot"), dict(history_decay=0)):
         with pytest.raises(ValueError):
             tb.Item2Vec(**bad).fit([[1, 2]])
-    m = tb.Item2Vec(dim=4, epochs=1, num_threads=1).fit([["a", "b", "c"], ["b", "c"]])
+    m = tb.Item2Vec(factors=4, epochs=1, num_threads=1).fit([["a", "b", "c"], ["b", "c"]])
     with pytest.raises(UnknownIdError):
         m.similar_items("zzz")
     with pytest.raises(UnknownIdError):
@@ -293,7 +293,7 @@ def test_errors():
 def test_torch_embedding_returns_vectors():
     torch = pytest.importorskip("torch")
     seqs, _ = planted_groups(n_seq=50)
-    m = tb.Item2Vec(dim=8, epochs=1, num_threads=1).fit(seqs)
+    m = tb.Item2Vec(factors=8, epochs=1, num_threads=1).fit(seqs)
     emb, idmap = m.to_torch_embedding()
     assert isinstance(emb, torch.nn.Embedding) and idmap == m.items_
     idx = idmap.index(["i4", "i40", "i0"])
@@ -309,7 +309,7 @@ def test_torch_embedding_returns_vectors():
 def test_save_load_identical(tmp_path):
     seqs, _ = planted_groups(n_seq=80)
     data = Sequences.from_lists({f"u{j}": s for j, s in enumerate(seqs)})
-    m = tb.Item2Vec(dim=8, epochs=2, num_threads=1, history_decay=0.7).fit(data)
+    m = tb.Item2Vec(factors=8, epochs=2, num_threads=1, history_decay=0.7).fit(data)
     p = m.save(tmp_path / "i2v.tb")
     m2 = tb.load(p)
     assert isinstance(m2, tb.Item2Vec) and m2.get_params() == m.get_params()

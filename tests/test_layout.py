@@ -3,7 +3,7 @@ and the model file format survive reshaping.
 
 Layers, lowest first (a module may import its own layer or any lower one, never a higher one):
 
-    0  _version, exceptions, _threads
+    0  _version, exceptions, _threads, _params, _progress
     1  kernels                      numba loops on integer indices
     2  data, persistence,           ids, matrices, readers; the model file format and the
        array_specs                  declared layouts of saved arrays
@@ -32,12 +32,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "tastebud"
 
 LAYERS = {
-    "_version": 0, "exceptions": 0, "_threads": 0,
+    "_version": 0, "exceptions": 0, "_threads": 0, "_params": 0, "_progress": 0,
     "kernels": 1,
     "data": 2, "persistence": 2, "array_specs": 2,
     "split": 3, "model_io": 3,
     "models": 4,
-    "evaluation": 5,
+    "evaluation": 5, "warmup": 5,
     "serving": 6, "spark": 6,
     "cli": 7, "cli_commands": 7, "demo": 7,
 }

@@ -245,7 +245,7 @@ def test_invalid_utf8_and_json_in_meta(zoo, tmp_path):
 
 
 def test_deprecated_parameter_names_map_through_the_class_alias_table(zoo, tmp_path, monkeypatch):
-    """load() accepts a parameter under a deprecated name listed in the class's ``_deprecated_params``
+    """load() accepts a parameter under a deprecated name listed in the class's ``renamed_params``
     (filled by the models that renamed one) and passes it under its current name."""
     _, files = zoo
     md = M.meta(files["popularity"])
@@ -253,7 +253,7 @@ def test_deprecated_parameter_names_map_through_the_class_alias_table(zoo, tmp_p
     bad = M.rewrite(files["popularity"], tmp_path / "old.tbm", meta=md)
     with pytest.raises(FormatError, match="unknown parameter 'weight'"):
         tb.load(bad)
-    monkeypatch.setattr(tb.Popularity, "_deprecated_params", {"weight": "weighted"})
+    monkeypatch.setattr(tb.Popularity, "renamed_params", {"weight": "weighted"})
     assert tb.load(bad).weighted is True
     md["params"] = {"weight": True, "weighted": False}
     with pytest.raises(FormatError, match="twice"):

@@ -37,7 +37,7 @@ def planted(n=3000, seed=0):
                          "genres": ["|".join(gsets[j]) for j in i], "title": [titles[j] for j in i], "rating": y})
 
 
-FAST = dict(epochs=15, batch_size=256, lr=1e-2, dim=8, hidden=(16,), reg=1e-3, patience=3)
+FAST = dict(epochs=15, batch_size=256, lr=1e-2, factors=8, hidden=(16,), reg=1e-3, patience=3)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_fm_term_matches_brute_force_pairwise_sum():
 def test_overfits_a_tiny_batch(data):
     tiny = data[0].iloc[:32]
     m = MultimodalModel(fields=FIELDS, epochs=150, batch_size=32, lr=2e-2, reg=0.0, dropout=0.0,
-                        validation_fraction=0.0, dim=8, hidden=(32,), clip=False, n_buckets=512).fit(tiny)
+                        validation_fraction=0.0, factors=8, hidden=(32,), clip=False, n_buckets=512).fit(tiny)
     assert rmse(m.predict(tiny), tiny["rating"]) < 0.05
     assert m.history_[-1]["train_loss"] < 0.01 * m.history_[0]["train_loss"]
 

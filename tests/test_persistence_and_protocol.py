@@ -186,9 +186,9 @@ def test_pickled_arrays_refused(tmp_path):
 
 def test_get_set_params():
     m = tb.BaselinePredictor(reg_u=3.0)
-    assert m.get_params() == {"reg_u": 3.0, "reg_i": 10.0, "n_epochs": 10}
-    m.set_params(n_epochs=2)
-    assert m.n_epochs == 2
+    assert m.get_params() == {"reg_u": 3.0, "reg_i": 10.0, "epochs": 10}
+    m.set_params(epochs=2)
+    assert m.epochs == 2
     with pytest.raises(ValueError, match="no parameter"):
         m.set_params(bogus=1)
     assert "BaselinePredictor(" in repr(m)

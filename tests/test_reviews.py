@@ -105,7 +105,7 @@ def test_reviews_feed_the_multimodal_model(tmp_path):
                      "summary": "", "unixReviewTime": 1400000000 + n})
     df = read_amazon_reviews(write_jsonl(tmp_path / "rev.json", recs))
     m = MultimodalModel(fields={"user": "id", "item": "id", "text": "text"}, epochs=20, batch_size=64, lr=1e-2,
-                        dim=8, hidden=(8,), n_buckets=1024).fit(df.iloc[:300])
+                        factors=8, hidden=(8,), n_buckets=1024).fit(df.iloc[:300])
     test = df.iloc[300:]
     err = np.sqrt(np.mean((m.predict(test) - test["rating"]) ** 2))
     assert err < 0.6  # the text alone separates 1-2 from 4-5 stars (std of ratings ~1.7)

@@ -91,7 +91,7 @@ def test_top_k_stream_and_count_agree():
     full = fp.rules(metric="lift", min_threshold=1.0)
     n = fp.count_rules(metric="lift", min_threshold=1.0)
     assert n == len(full) > 1000
-    chunks = list(fp.iter_rules(metric="lift", min_threshold=1.0, chunk_itemsets=50))
+    chunks = list(fp.iter_rules(metric="lift", min_threshold=1.0, chunk_size=50))
     assert len(chunks) > 1 and sum(len(c) for c in chunks) == n
     top = fp.rules(metric="lift", min_threshold=1.0, top_k=25)
     assert len(top) == 25
@@ -132,3 +132,69 @@ def test_cli_rules(tmp_path):
     dat.write_text("1 2 3\n1 2\n2 3\n1 2 3\n")
     res = CliRunner().invoke(command, [str(dat), "--min-support", "2", "--itemsets"])
     assert res.exit_code == 0 and "1,2" in res.output
+
+
+# mlxtend's association_rules test fixture (mlxtend/frequent_patterns/tests/test_association_rules.py):
+# 5 baskets over 11 items, apriori at support 0.6; the rule counts per metric are its test's.
+MLX_ONEHOT = np.array([[0, 0, 0, 1, 0, 1, 1, 1, 1, 0, 1], [0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1],
+                       [1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0], [0, 1, 0, 0, 0, 1, 1, 0, 0, 1, 1],
+                       [0, 1, 0, 1, 1, 1, 0, 0, 1, 0, 0]], dtype=bool)
+MLX_COLS = ["Apple", "Corn", "Dill", "Eggs", "Ice cream", "Kidney Beans", "Milk", "Nutmeg", "Onion", "Unicorn", "Yogurt"]
+MLX_COUNTS = [("representativity", 1.0, 16), ("leverage", 0.1, 6), ("conviction", 1.5, 11), ("lift", 1.1, 6),
+              ("confidence", 0.8, 9), ("jaccard", 0.7, 8), ("certainty", 0.6, 3), ("kulczynski", 0.9, 2),
+              ("kulczynski", 0.6, 16), ("support", 0.8, 2)]
+
+
+@pytest.mark.parametrize("metric,thr,n", MLX_COUNTS)
+def test_every_documented_metric_as_threshold_mlxtend_fixture(metric, thr, n):
+    df = pd.DataFrame(MLX_ONEHOT, columns=MLX_COLS)
+    fp = FPGrowth(min_support=0.6).fit(df)
+    assert len(fp.rules(metric=metric, min_threshold=thr)) == n
+    assert fp.count_rules(metric=metric, min_threshold=thr) == n
+    assert len(fp.rules(metric=metric, min_threshold=thr, top_k=50)) == n
+    assert len(association_rules(fp.itemsets(), metric=metric, min_threshold=thr)) == n
+    assert len(Apriori(0.6).fit(df).rules(metric=metric, min_threshold=thr)) == n
+
+
+def test_metric_columns_all_accepted_and_mlxtend_default_table():
+    from tastebud.models.rules.metrics import METRIC_CODES, METRICS
+
+    assert set(METRIC_CODES) == set(METRICS)  # every column of the result can be thresholded
+    fp = FPGrowth(min_support=0.6).fit(pd.DataFrame(MLX_ONEHOT, columns=MLX_COLS))
+    for m in METRICS:
+        assert len(fp.rules(metric=m, min_threshold=-1e9)) == 16, m
+    # mlxtend's test_default: the 9 rules at confidence 0.8 with every column (items by column index)
+    name = dict(enumerate(MLX_COLS))
+    expect = {((8,), (5,)): [0.6, 1.0, 0.6, 1.0, 1.0, 1.0, 0.0, np.inf, 0, 0.6, 0.0, 0.8],
+              ((6,), (5,)): [0.6, 1.0, 0.6, 1.0, 1.0, 1.0, 0.0, np.inf, 0, 0.6, 0.0, 0.8],
+              ((8, 3), (5,)): [0.6, 1.0, 0.6, 1.0, 1.0, 1.0, 0.0, np.inf, 0, 0.6, 0.0, 0.8],
+              ((8, 5), (3,)): [0.6, 0.8, 0.6, 1.0, 1.25, 1.0, 0.12, np.inf, 0.5, 0.75, 1.0, 0.875],
+              ((8,), (3, 5)): [0.6, 0.8, 0.6, 1.0, 1.25, 1.0, 0.12, np.inf, 0.5, 0.75, 1.0, 0.875],
+              ((3,), (5,)): [0.8, 1.0, 0.8, 1.0, 1.0, 1.0, 0.0, np.inf, 0, 0.8, 0.0, 0.9],
+              ((5,), (3,)): [1.0, 0.8, 0.8, 0.8, 1.0, 1.0, 0.0, 1.0, 0.0, 0.8, 0.0, 0.9],
+              ((10,), (5,)): [0.6, 1.0, 0.6, 1.0, 1.0, 1.0, 0.0, np.inf, 0, 0.6, 0.0, 0.8],
+              ((8,), (3,)): [0.6, 0.8, 0.6, 1.0, 1.25, 1.0, 0.12, np.inf, 0.5, 0.75, 1.0, 0.875]}
+    got = fp.rules(min_threshold=0.8)
+    assert len(got) == 9 and list(got.columns) == ["antecedents", "consequents", *METRICS]
+    rows = {(a, c): r for a, c, r in zip(got["antecedents"], got["consequents"], got[list(METRICS)].to_numpy())}
+    for (a, c), want in expect.items():
+        np.testing.assert_allclose(rows[(frozenset(name[i] for i in a), frozenset(name[i] for i in c))], want,
+                                   atol=1e-12)
+
+
+def test_metrics_equal_mlxtend_on_its_fixture():
+    mlx = pytest.importorskip("mlxtend.frequent_patterns")
+    df = pd.DataFrame(MLX_ONEHOT, columns=MLX_COLS)
+    ref_its = mlx.apriori(df, min_support=0.6, use_colnames=True)
+    fp = FPGrowth(min_support=0.6).fit(df)
+    for metric, thr, n in MLX_COUNTS:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref = mlx.association_rules(ref_its, len(df), metric=metric, min_threshold=thr)
+        mine = fp.rules(metric=metric, min_threshold=thr)
+        assert len(ref) == len(mine) == n, metric
+        assert list(ref.columns) == list(mine.columns)
+        a = {(x, y): r for x, y, r in zip(ref["antecedents"], ref["consequents"], ref.iloc[:, 2:].to_numpy(float))}
+        b = {(x, y): r for x, y, r in zip(mine["antecedents"], mine["consequents"], mine.iloc[:, 2:].to_numpy(float))}
+        assert set(a) == set(b)
+        for k in a:
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-12, err_msg=f"{metric} {k}")

@@ -19,6 +19,10 @@ from tastebud.models.sequential.sasrec_nn import SASRecNet, SequenceDataset, lef
 
 pytestmark = pytest.mark.torch
 
+# the planted-pattern tests check the network and its losses: random initialisation and no
+# internal hold-out (the defaults start from Item2Vec and hold out users' last items)
+PLAIN = dict(init="random", validation_fraction=0)
+
 
 def _net(**kw) -> SASRecNet:
     torch.manual_seed(0)
@@ -150,7 +154,7 @@ def test_overfits_tiny_planted_sequences_ce(positions):
         # sequences too, so that short histories at position 0 are in the training distribution
         seqs += [s[:n] for n in (2, 3) for s in _cycles(n_users=48, n_items=30, length=8, seed=n)]
     m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=15, lr=1e-2, batch_size=16, loss="ce",
-               positions=positions, num_threads=1, verbose=False).fit(seqs)
+               positions=positions, num_threads=1, verbose=False, **PLAIN).fit(seqs)
     assert m.history_[-1]["loss"] < 0.1 * m.history_[0]["loss"]
     # the next item after a history of any length is recovered (with positions counted from the
     # first item, a one-item history is exactly the first training position)
@@ -161,7 +165,7 @@ def test_overfits_tiny_planted_sequences_ce(positions):
 def test_overfits_tiny_planted_sequences_bce():
     seqs = _cycles(n_users=48, n_items=30, length=8)
     m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=30, lr=1e-2, batch_size=16, n_negatives=8,
-               num_threads=1, verbose=False).fit(seqs)
+               num_threads=1, verbose=False, **PLAIN).fit(seqs)
     assert m.history_[-1]["loss"] < 0.2 * m.history_[0]["loss"]
     # sampled negatives come only from items outside the user's sequence, so early positions are
     # less constrained than under the full softmax; long histories are recovered
@@ -285,7 +289,7 @@ def test_overfits_tiny_planted_sequences_other_sampled_losses(loss):
     seqs = _cycles(n_users=48, n_items=30, length=8)
     # gBCE's positive term has weight β < 1 (0.46 here), so it needs more epochs to fit
     m = SASRec(hidden=16, layers=1, max_len=10, dropout=0.0, epochs=60 if loss == "gbce" else 30, lr=1e-2,
-               batch_size=16, n_negatives=8, loss=loss, num_threads=1, verbose=False).fit(seqs)
+               batch_size=16, n_negatives=8, loss=loss, num_threads=1, verbose=False, **PLAIN).fit(seqs)
     assert m.history_[-1]["loss"] < 0.2 * m.history_[0]["loss"]
     assert _accuracy(m, 7) >= 0.9 and _accuracy(m, 5) >= 0.8
 
@@ -321,10 +325,11 @@ def test_init_item2vec_starts_from_item2vec_vectors():
     seqs = _cycles(n_users=30, n_items=12, length=10)
 
     def min_cosine_to_reference(**kw) -> float:
-        m = SASRec(hidden=8, max_len=6, epochs=1, lr=1e-9, num_threads=1, random_state=3, verbose=False, **kw)
+        m = SASRec(hidden=8, max_len=6, epochs=1, lr=1e-9, num_threads=1, random_state=3, verbose=False,
+                   validation_fraction=0, **kw)  # Item2Vec sees every sequence in full, as the reference
         m.fit(seqs, init_embeddings="item2vec")
         V = m.net_.item_emb.table.weight.detach().numpy()[1:]
-        ref = tastebud.Item2Vec(dim=V.shape[1], epochs=20, random_state=3, num_threads=1).fit(seqs)
+        ref = tastebud.Item2Vec(factors=V.shape[1], epochs=20, random_state=3, num_threads=1).fit(seqs)
         R = ref.item_vectors()[ref.items_.index(m.items_.ids)]
         return float(((V * R).sum(1) / (np.linalg.norm(V, axis=1) * np.linalg.norm(R, axis=1))).min())
 
@@ -341,7 +346,7 @@ def test_numba_kernels_leave_torch_thread_count_alone():
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(3)
-        tastebud.Item2Vec(dim=4, epochs=1, num_threads=2).fit(_cycles(n_users=5))
+        tastebud.Item2Vec(factors=4, epochs=1, num_threads=2).fit(_cycles(n_users=5))
         assert torch.get_num_threads() == 3
         m = SASRec(hidden=8, max_len=6, epochs=1, num_threads=3, verbose=False)
         seen = []
@@ -418,3 +423,76 @@ def test_ctrl_c_keeps_the_best_epoch(monkeypatch):
     assert m.best_epoch_ == 2 and len(m.history_) == 3
     for k, v in m.net_.state_dict().items():
         assert torch.equal(v, snaps[2][k]), k
+
+
+# ---------------------------------------------------------------------- defaults (issue #14 item 11)
+def test_defaults_are_the_measured_recipe_and_the_paper_is_one_call_away():
+    p = SASRec().get_params()
+    assert {k: p[k] for k in ("hidden", "dropout", "n_negatives", "lr", "epochs", "patience", "init",
+                              "validation_fraction", "num_threads")} == {
+        "hidden": 50, "dropout": 0.5, "n_negatives": 32, "lr": 2e-3, "epochs": 200, "patience": 15,
+        "init": "item2vec", "validation_fraction": 0.1, "num_threads": None}
+    q = SASRec.paper().get_params()
+    assert (q["n_negatives"], q["lr"], q["init"], q["validation_fraction"], q["max_len"], q["dropout"]) == \
+        (1, 1e-3, "random", 0.0, 50, 0.5)
+    d = SASRec.paper(dense=True, epochs=3)
+    assert (d.max_len, d.dropout, d.epochs) == (200, 0.2, 3)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        SASRec(validation_fraction=1.5).fit([[1, 2, 3]])
+    with pytest.raises(ValueError, match="init"):
+        SASRec(init="glove").fit([[1, 2, 3]])
+
+
+def test_internal_holdout_size_rule():
+    m = SASRec(random_state=4)
+    for n_users, expect in ((500, 500), (3_000, 1_000), (20_000, 2_000), (80_000, 5_000)):
+        hist = [np.arange(3)] * n_users + [np.arange(2)] * 50  # 50 users too short to hold out
+        u, i = m._holdout_targets(hist)
+        assert len(u) == expect and (u < n_users).all() and len(np.unique(u)) == expect
+        assert (i == 2).all()  # each held-out user's last item
+    u1, _ = m._holdout_targets([np.arange(4)] * 20_000)
+    u2, _ = SASRec(random_state=4)._holdout_targets([np.arange(4)] * 20_000)
+    np.testing.assert_array_equal(u1, u2)  # seeded
+    assert len(SASRec(validation_fraction=0)._holdout_targets([np.arange(4)] * 50)[0]) == 0
+
+
+def test_early_stopping_without_valid_on_the_internal_holdout(monkeypatch):
+    """No ``valid``: training stops on held-out last items (it ran all epochs before), trains
+    without them, and keeps them in the stored histories."""
+    seqs = _cycles(n_users=20, n_items=12, length=6)
+    calls = []
+
+    def flat_eval(self, net, hists, targets, dev):  # validation never improves after epoch 1
+        calls.append((len(hists), {len(h) for h in hists}))
+        return 0.0, 0.0
+
+    monkeypatch.setattr(SASRec, "_evaluate_next", flat_eval)
+    m = SASRec(hidden=8, layers=1, max_len=6, epochs=50, patience=3, init="random", num_threads=1,
+               verbose=False).fit(seqs)
+    assert len(m.history_) == 4 and m.best_epoch_ == 1 and "val_ndcg@10" in m.history_[0]
+    assert calls[0] == (20, {5})  # all 20 users (fewer than 1,000) validated on item 6 after items 1-5
+    for j in (0, 7):
+        np.testing.assert_array_equal(m.history(j), seqs[j])  # the held-out item is kept
+    calls.clear()
+    m = SASRec(hidden=8, layers=1, max_len=6, epochs=3, patience=1, init="random", validation_fraction=0,
+               num_threads=1, verbose=False).fit(seqs)
+    assert len(m.history_) == 3 and not calls and "val_ndcg@10" not in m.history_[0]
+
+
+def test_default_torch_threads_is_one():
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        m = SASRec(hidden=8, max_len=6, epochs=1, init="random", validation_fraction=0, verbose=False)
+        seen = []
+        orig = m._train
+
+        def spy(*a, **k):
+            seen.append(torch.get_num_threads())
+            return orig(*a, **k)
+
+        m._train = spy
+        m.fit(_cycles(n_users=10))
+        assert seen == [1] and torch.get_num_threads() == 3  # one thread inside fit, restored after
+    finally:
+        torch.set_num_threads(old)

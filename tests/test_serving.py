@@ -45,8 +45,10 @@ def test_errors(fitted):
     assert r.status_code == 404 and "99999" in r.json()["detail"]
     r = c.get("/recommend/abc")
     assert r.status_code == 404
+    r = c.get(f"/recommend/{int(m.users_.ids[0])}", params={"k": 500})
+    assert r.status_code == 422 and "exceeds" in r.json()["detail"] and r.json()["field"] == "k"
     r = c.get(f"/recommend/{int(m.users_.ids[0])}", params={"k": 10_000})
-    assert r.status_code == 422 and "exceeds" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["field"] == "k"
     r = c.post("/predict", json={"users": [1, 2], "items": [1]})
     assert r.status_code == 422
     r = c.get(f"/similar/{int(m.items_.ids[0])}")

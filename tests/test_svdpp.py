@@ -109,29 +109,29 @@ def test_matches_surprise_svdpp_rmse():
 # ----------------------------------------------------------------------------- learning
 def test_planted_low_rank_recovered_near_noise_level():
     train, test = planted(noise=0.1)
-    m = SVDpp(n_factors=3, n_epochs=150, lr=0.01, reg=0.005, shuffle=True, random_state=0, clip=False).fit(train)
+    m = SVDpp(factors=3, epochs=150, lr=0.01, reg=0.005, shuffle=True, random_state=0, clip=False).fit(train)
     err = rmse(test.rating, m.predict(test.user, test.item))
     assert err < 0.2, err
 
 
 def test_history_hogwild_and_determinism():
     train, test = planted()
-    a = SVDpp(n_factors=5, n_epochs=5, random_state=1, shuffle=True).fit(train, valid=test)
-    b = SVDpp(n_factors=5, n_epochs=5, random_state=1, shuffle=True).fit(train, valid=test)
+    a = SVDpp(factors=5, epochs=5, random_state=1, shuffle=True).fit(train, valid=test)
+    b = SVDpp(factors=5, epochs=5, random_state=1, shuffle=True).fit(train, valid=test)
     np.testing.assert_array_equal(a.implicit_factors_, b.implicit_factors_)
     assert a.history_["valid_rmse"] == b.history_["valid_rmse"]
     tr = a.history_["train_rmse"]
     assert all(y < x for x, y in zip(tr, tr[1:]))
-    c = SVDpp(n_factors=5, n_epochs=5, random_state=1, shuffle=True, parallel=True, num_threads=1).fit(train)
+    c = SVDpp(factors=5, epochs=5, random_state=1, shuffle=True, parallel=True, num_threads=1).fit(train)
     np.testing.assert_array_equal(a.user_factors_, c.user_factors_)
-    d = SVDpp(n_factors=5, n_epochs=5, random_state=1, parallel=True, num_threads=2).fit(train)
+    d = SVDpp(factors=5, epochs=5, random_state=1, parallel=True, num_threads=2).fit(train)
     assert abs(rmse(test.rating, d.predict(test.user, test.item)) - rmse(test.rating, a.predict(test.user, test.item))) < 0.02
 
 
 def test_prediction_rule_and_implicit_only_user():
     train, test = planted()
     implicit = pd.DataFrame({"user": [NEWBIE] * 4 + [train.user[0]], "item": list(train.item[:4]) + [train.item[7]]})
-    m = SVDpp(n_factors=4, n_epochs=5, random_state=0, clip=False).fit(train, implicit=implicit)
+    m = SVDpp(factors=4, epochs=5, random_state=0, clip=False).fit(train, implicit=implicit)
     # a rated user: r̂ = μ + bᵤ + bᵢ + qᵢ·(pᵤ + |N(u)|^-½ Σ yⱼ), N(u) = rated items ∪ implicit ones
     u0 = train.user[0]
     ui = m.users_.index([u0])[0]
@@ -156,7 +156,7 @@ def test_prediction_rule_and_implicit_only_user():
 def test_save_load_identical(tmp_path):
     train, test = planted()
     implicit = pd.DataFrame({"user": [NEWBIE] * 3, "item": list(train.item[:3])})
-    m = SVDpp(n_factors=4, n_epochs=3, random_state=0).fit(train, implicit=implicit)
+    m = SVDpp(factors=4, epochs=3, random_state=0).fit(train, implicit=implicit)
     m.save(tmp_path / "svdpp.tb")
     m2 = Model.load(tmp_path / "svdpp.tb")
     users = list(test.user) + [NEWBIE]
@@ -177,7 +177,7 @@ def test_bad_input_errors():
         SVDpp().fit(empty)
     with pytest.raises(ValueError, match="reg"):
         SVDpp(reg=-0.1).fit(train)
-    m = SVDpp(n_factors=3, n_epochs=1, random_state=0).fit(train)
+    m = SVDpp(factors=3, epochs=1, random_state=0).fit(train)
     with pytest.raises(ValueError, match="k="):
         m.recommend([train.user[0]], k=10_000)
     with pytest.raises(ValueError, match="k="):

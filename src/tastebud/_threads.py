@@ -63,6 +63,25 @@ def numba_threads(n: int | None = None) -> Iterator[int]:
 
 
 @contextlib.contextmanager
+def torch_threads(n: int | None = None) -> Iterator[int]:
+    """Run the block with torch's CPU thread count at ``num_threads(n)``, or 1 when ``n`` is None.
+
+    One thread by default for the torch models: their per-batch work is small, and intra-op
+    threads that spin-wait on a busy machine made epochs 4–15× slower on the 2-core machine
+    (SASRec: 44.8 s vs 10.4 s per amazon-games epoch with 2 threads vs 1; docs/sasrec.md).
+    Pass ``num_threads`` to use more. The previous count is restored on exit."""
+    import torch
+
+    old = torch.get_num_threads()
+    want = 1 if n is None else num_threads(n)
+    torch.set_num_threads(want)
+    try:
+        yield want
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Limit BLAS to one thread (threadpoolctl if available); our kernels parallelise instead."""
     try:

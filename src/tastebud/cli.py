@@ -1,13 +1,14 @@
 """The ``tastebud`` command line.
 
     tastebud datasets list|info NAME
-    tastebud models
+    tastebud models [MODEL]
     tastebud fit MODEL (--data FILE | --dataset NAME) --out PATH [-p key=value ...] [column options]
     tastebud recommend PATH --user ID [-k 10] [--json]
     tastebud similar PATH --item ID [-k 10]
     tastebud predict PATH --user ID --item ID
     tastebud evaluate (--dataset NAME | --data FILE) --models mf,svdpp,als [--report DIR] [column options]
-    tastebud serve PATH [--host 127.0.0.1] [--port 8000]
+    tastebud serve PATH|DIR [--host 127.0.0.1] [--port 8000] [--items items.csv] [--api-key KEY]
+    tastebud retrain DIR --model NAME (--data FILE | --dataset NAME)   (from cli_commands/)
     tastebud rules FILE --min-support S --min-confidence C          (from cli_commands/)
 
 Models come from the registry (``tastebud.models.registry``), so new models need no CLI change.
@@ -124,14 +125,53 @@ def datasets_info(name: str) -> None:
 
 # ---------------------------------------------------------------- models
 @main.command("models")
-def models_cmd() -> None:
-    """List registered models (name, task, availability)."""
+@click.argument("model", required=False)
+def models_cmd(model: str | None) -> None:
+    """List registered models (name, task, availability), or MODEL's parameters with defaults."""
     from .models import registry
 
-    for name in registry.names():
-        task, desc = registry.info(name)
-        ok = "" if registry.available(name) else "  [not installed]"
-        click.echo(f"{name:14s} {task:9s} {desc}{ok}")
+    if model is None:
+        for name in registry.names():
+            task, desc = registry.info(name)
+            ok = "" if registry.available(name) else "  [not installed]"
+            click.echo(f"{name:14s} {task:9s} {desc}{ok}")
+        return
+    cls = _model_class(model)
+    task, desc = registry.info(model)
+    click.echo(f"{model}: {cls.__name__} — {desc} (task: {task})")
+    rows = [(name, repr(default), doc) for name, default, doc in cls.param_table()]
+    if not rows:
+        click.echo("no parameters")
+    else:
+        click.echo("parameters (set with `tastebud fit MODEL -p name=value`):")
+        w1 = max(len(r[0]) for r in rows)
+        w2 = min(max(len(r[1]) for r in rows), 14)
+        for name, default, doc in rows:
+            click.echo(f"  {name:{w1}s}  {default:{w2}s}  {doc}".rstrip())
+    if cls.renamed_params:
+        old = ", ".join(f"{o} → {n}" for o, n in cls.renamed_params.items())
+        click.echo(f"deprecated names (still accepted, with a warning): {old}")
+
+
+def _model_class(model: str) -> type:
+    from .models import registry
+
+    try:
+        return registry.get(model)
+    except KeyError as e:
+        raise click.ClickException(str(e).strip("'\""))
+    except ImportError as e:
+        raise click.ClickException(str(e))
+
+
+def _check_params(model: str, cls: type, params: dict[str, Any]) -> None:
+    """Unknown ``-p`` names: an error that lists the model's parameters."""
+    valid = cls._param_names()
+    bad = [k for k in params if k not in valid and k not in cls.renamed_params]
+    if bad:
+        s = "s" if len(bad) > 1 else ""
+        raise click.ClickException(f"unknown parameter{s} {', '.join(map(repr, bad))} for {model}; valid parameters: "
+                                   f"{', '.join(valid)} (see `tastebud models {model}`)")
 
 
 def _column_options(f: Any) -> Any:
@@ -177,15 +217,12 @@ def fit_cmd(model: str, data_path: str | None, dataset: str | None, out: str, pa
     from .model_io import load_training_data
     from .models import registry
 
+    cls = _model_class(model)
+    task, _ = registry.info(model)
+    hyper = _parse_params(params)
+    _check_params(model, cls, hyper)
     try:
-        task, _ = registry.info(model)
-        cls = registry.get(model)
-    except KeyError as e:
-        raise click.ClickException(str(e).strip("'\""))
-    except ImportError as e:
-        raise click.ClickException(str(e))
-    try:
-        kw = _parse_params(params)
+        kw = dict(hyper)
         data = load_training_data(task, data_path, dataset, user_col, item_col, rating_col, timestamp_col, sep,
                                   weight=weight_col, duplicates=duplicates, fmt=fmt,
                                   accepts_baskets=getattr(cls, "accepts_baskets", False))
@@ -313,15 +350,39 @@ def evaluate_cmd(dataset: str | None, data_path: str | None, model_names: str, r
 
 
 @main.command("serve")
-@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model_path", type=click.Path(exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve_cmd(model_path: str, host: str, port: int) -> None:
-    """Serve a saved model over HTTP (needs the `serve` extra)."""
-    from .serving.app import serve
+@click.option("--default", "default_model", default=None, help="Model answering requests without ?model= (default: the first name).")
+@click.option("--items", "items_table", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Item metadata table (CSV/TSV/Parquet; an `item` column or the first column holds the ids).")
+@click.option("--dataset", default=None, help="Take item metadata from this registered dataset's item table.")
+@click.option("--events", "events_path", default=None, type=click.Path(dir_okay=False),
+              help="SQLite event log (default: DIR/events.db when serving a folder).")
+@click.option("--no-events", is_flag=True, help="Turn the event log off.")
+@click.option("--api-key", default=None, envvar="TASTEBUD_API_KEY", help="Require this key (X-API-Key) on event endpoints [env TASTEBUD_API_KEY].")
+@click.option("--cors-origin", "cors", multiple=True, help="Allow this origin by CORS (repeatable; none by default).")
+@click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between looks at the model folder (0: never).")
+@click.option("--limit", "limit_items", multiple=True, help="Override an input limit, name=value (see docs/serving.md).")
+@click.option("--graceful", default=3, show_default=True, type=int, help="Seconds in-flight requests get on SIGTERM.")
+@click.option("--threads", default=1, show_default=True, type=int, help="Kernel threads per request (requests run concurrently).")
+def serve_cmd(model_path: str, host: str, port: int, default_model: str | None, items_table: str | None,
+              dataset: str | None, events_path: str | None, no_events: bool, api_key: str | None, cors: tuple[str, ...],
+              poll: float, limit_items: tuple[str, ...], graceful: int, threads: int) -> None:
+    """Serve a saved model, or a folder of models (DIR/NAME.tb, DIR/NAME/VERSION.tb), over HTTP
+    (needs the `serve` extra)."""
+    from .serving.app import limit_threads, serve
 
-    model = _load_model(model_path)  # a bad file is reported before the server starts
-    serve(model, host=host, port=port)
+    limit_threads(threads)  # before anything imports numba
+    if os.path.isfile(model_path):
+        _load_model(model_path)  # one file: a bad file is reported before the server starts
+    events: Any = False if no_events else (events_path or "auto")
+    try:
+        serve(model_path, host=host, port=port, graceful_s=graceful, threads=threads, default=default_model, items=items_table,
+              dataset=dataset, events=events, api_key=api_key, cors_origins=cors, poll_s=poll,
+              limits=_parse_params(limit_items), log_level=logging.getLevelName(logging.getLogger().level).lower())
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise click.ClickException(str(e).strip("'\""))
 
 
 def _register_plugins() -> None:

@@ -46,3 +46,9 @@ class MissingExtraError(TastebudError, ImportError):
 
 class FormatError(TastebudError, ValueError):
     """A saved model file is not a valid tastebud model (wrong version, missing arrays...)."""
+
+
+class ResultTooLargeError(TastebudError, ValueError):
+    """A result (frequent itemsets, rules, a DataFrame of them) would pass a size limit the caller
+    can raise (``max_itemsets``, ``max_rules``, ``max_rows``); the message states the count
+    reached, the memory it would take and a setting that fits."""

@@ -350,11 +350,17 @@ def _check_models(models: Any, err: Any) -> list[ModelSpec]:
             raise err(where, f"model {name!r} is not installed (its optional extra is missing; see `tastebud models`)")
         cls = registry.get(name)
         params, search = dict(body.get("params", {})), dict(body.get("search", {}))
+        renamed = getattr(cls, "renamed_params", {}) or {}
         for key, sub in (("params", params), ("search", search)):
             for p in sub:
                 if resolve_params(name, cls, {p: None}, check=False) is None:
                     raise err(where + (key, p), f"{cls.__name__} has no parameter {p!r}; parameters: "
                               f"{', '.join(cls._param_names())}")
+                if p in renamed:
+                    import warnings
+
+                    warnings.warn(str(err(where + (key, p), f"{p!r} is a deprecated name; use {renamed[p]!r}")),
+                                  FutureWarning, stacklevel=2)
         for p in set(params) & set(search):
             raise err(where + ("search", p), "is both fixed in params and searched in search")
         from .tuning import check_space
@@ -372,36 +378,16 @@ def _check_models(models: Any, err: Any) -> list[ModelSpec]:
 
 
 # ------------------------------------------------------------------ hyperparameter names
-# The library's vocabulary (factors, epochs, lr, reg; issue #14 item 7) is being adopted by every
-# model; a model that still takes an older name gets it through this one table (new -> old). Once a
-# class accepts the new name (or translates it via ``renamed_params``) the table is not consulted.
-_OLD_NAMES: dict[str, dict[str, str]] = {
-    "baseline": {"epochs": "n_epochs"},
-    "mf": {"factors": "n_factors", "epochs": "n_epochs", "patience": "early_stopping_rounds"},
-    "svdpp": {"factors": "n_factors", "epochs": "n_epochs", "patience": "early_stopping_rounds"},
-    "als": {"factors": "n_factors", "epochs": "n_epochs", "patience": "early_stopping_rounds"},
-    "implicit-als": {"reg": "regularization", "epochs": "iterations"},
-    "bpr": {"lr": "learning_rate", "reg": "regularization", "epochs": "iterations"},
-    "fm": {"factors": "rank", "epochs": "n_iter", "lr": "learning_rate"},
-    "ease": {"reg": "lambda_"},
-    "item2vec": {"factors": "dim"},
-    "multimodal": {"factors": "dim"},
-}
-
-
 def resolve_params(name: str, cls: type, params: dict[str, Any], check: bool = True) -> dict[str, Any] | None:
-    """``params`` (in the library's vocabulary) as ``cls``'s constructor takes them. Returns None
-    (or raises ``ValueError`` with ``check``) when a name is not a parameter of the model."""
+    """``params`` as ``cls``'s constructor takes them: the library's vocabulary (``factors``,
+    ``epochs``, ``lr``, ``reg``, ...) or a deprecated name the class still translates
+    (``renamed_params``). Returns None (or raises ``ValueError`` with ``check``) when a name is not
+    a parameter of the model."""
     valid = set(cls._param_names())
     renamed = getattr(cls, "renamed_params", {}) or {}
-    out = {}
-    for k, v in params.items():
-        if k in valid or k in renamed:
-            out[k] = v
-        elif _OLD_NAMES.get(name, {}).get(k) in valid:
-            out[_OLD_NAMES[name][k]] = v
-        elif check:
-            raise ValueError(f"{cls.__name__} has no parameter {k!r}")
-        else:
-            return None
-    return out
+    bad = [k for k in params if k not in valid and k not in renamed]
+    if bad:
+        if check:
+            raise ValueError(f"{cls.__name__} has no parameter {bad[0]!r}")
+        return None
+    return dict(params)

@@ -190,17 +190,37 @@ def _build_tree(ptr, data, cnt, npaths, root, n_item, n_cnt, n_src, n_dep, n_lin
 
 
 @njit(cache=True)
-def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_len):
+def _grow_capped(a, need, cap):
+    """:func:`_grow`, but never longer than ``cap`` entries (``need <= cap``)."""
+    if need <= a.shape[0]:
+        return a
+    n = min(cap, max(need, 2 * a.shape[0] + 16))
+    b = np.empty(n, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_len, max_itemsets):
     """Mine all itemsets with count >= ``min_count`` (and length <= ``max_len``; 0 = no limit).
 
     ``indptr``/``ranks``: CSR of the baskets restricted to frequent items, each row sorted
     ascending by rank. ``freq_counts[r]``: count of the item of rank ``r``.
     Returns the trie ``(t_parent, t_item, t_count, t_first, t_nchild, n_nodes)``.
+
+    ``max_itemsets`` > 0 bounds the trie: it never grows beyond ``max_itemsets + n_freq + 2``
+    nodes, and mining stops as soon as a step would need more. The trie returned is then a
+    valid but partial one (every itemset in it is frequent, with its true count) holding more
+    than ``max_itemsets`` itemsets, i.e. ``n_nodes - 1 > max_itemsets`` tells the caller that
+    the limit was passed. (The single items always fit.)
     """
     if max_len <= 0:
         max_len = 1 << 30
+    cap_nodes = 1 << 62
+    if max_itemsets > 0:
+        cap_nodes = max_itemsets + n_freq + 2
     # ---- trie (output)
-    cap_t = max(16, 2 * n_freq + 1)
+    cap_t = min(max(16, 2 * n_freq + 1), max(cap_nodes, n_freq + 1))
     t_parent = np.empty(cap_t, dtype=np.int64)
     t_item = np.empty(cap_t, dtype=np.int32)
     t_count = np.empty(cap_t, dtype=np.int64)
@@ -301,11 +321,13 @@ def fpgrowth_mine(indptr, ranks, n_freq, freq_counts, n_baskets, min_count, max_
             i_nn = _grow(i_nn, need[0])
             i_dsum = _grow(i_dsum, need[0])
         if need[1] > t_parent.shape[0]:
-            t_parent = _grow(t_parent, need[1])
-            t_item = _grow(t_item, need[1])
-            t_count = _grow(t_count, need[1])
-            t_first = _grow(t_first, need[1])
-            t_nchild = _grow(t_nchild, need[1])
+            if need[1] > cap_nodes:
+                break  # the trie would pass max_itemsets (st[1] - 1 > max_itemsets): stop, partial
+            t_parent = _grow_capped(t_parent, need[1], cap_nodes)
+            t_item = _grow_capped(t_item, need[1], cap_nodes)
+            t_count = _grow_capped(t_count, need[1], cap_nodes)
+            t_first = _grow_capped(t_first, need[1], cap_nodes)
+            t_nchild = _grow_capped(t_nchild, need[1], cap_nodes)
         if need[2] > dat.shape[0]:
             dat = _grow(dat, need[2])
         if need[3] > n_item.shape[0]:
@@ -537,6 +559,7 @@ M_CONS_SUPPORT = 7
 M_JACCARD = 8
 M_CERTAINTY = 9
 M_KULCZYNSKI = 10
+M_REPRESENTATIVITY = 11
 
 
 @njit(cache=True, inline="always")
@@ -572,8 +595,20 @@ def rule_metric(code, cx, ca, cc, n):
         if 1.0 - sc == 0.0:
             return 0.0
         return (conf - sc) / (1.0 - sc)
+    if code == M_REPRESENTATIVITY:
+        return 1.0  # share of baskets without missing values (mlxtend); baskets have none
     # kulczynski
     return (conf + sx / sc) / 2.0
+
+
+@njit(cache=True)
+def rule_values(t_count, x, a, c, n, code):
+    """The metric ``code`` of the rules (itemset, antecedent, consequent trie nodes) in one
+    pass (the same arithmetic as ``tastebud.models.rules.metrics.rule_metrics``)."""
+    out = np.empty(x.shape[0], dtype=np.float64)
+    for i in range(x.shape[0]):
+        out[i] = rule_metric(code, t_count[x[i]], t_count[a[i]], t_count[c[i]], n)
+    return out
 
 
 @njit(cache=True, inline="always")
@@ -582,6 +617,29 @@ def _passes(code, thr, cx, ca, cc, n, min_conf_num, min_conf_den):
     if code == M_CONFIDENCE and min_conf_den > 0:
         return cx * min_conf_den >= min_conf_num * ca
     return rule_metric(code, cx, ca, cc, n) >= thr
+
+
+@njit(cache=True)
+def rules_state(max_items, one_consequent):
+    """The working arrays of :func:`_rules_loop` for itemsets of up to ``max_items`` items:
+    ``(stack, sdepth, off, sub, items, st, need)`` (a DFS stack over the trie; per depth d the
+    subset-node table ``sub[off[d]:off[d] + 2^d]``; the items of the current path; the loop's
+    state and its requests)."""
+    stack = np.empty(1024, dtype=np.int64)
+    sdepth = np.empty(1024, dtype=np.int64)
+    maxd = max_items + 1
+    off = np.zeros(maxd + 1, dtype=np.int64)
+    if not one_consequent:
+        for d in range(1, maxd):
+            off[d + 1] = off[d] + (1 << d)
+        sub = np.empty(off[maxd], dtype=np.int64)
+    else:
+        sub = np.empty(1, dtype=np.int64)
+    items = np.empty(maxd + 1, dtype=np.int32)  # items of the current path, items[0] = depth-1 item
+    st = np.zeros(3, dtype=np.int64)  # (next root, stack top, rules so far) between calls
+    st[1] = -1
+    need = np.zeros(2, dtype=np.int64)
+    return stack, sdepth, off, sub, items, st, need
 
 
 @njit(cache=True)
@@ -599,22 +657,7 @@ def gen_rules(t_parent, t_item, t_count, t_first, t_nchild, roots, n, code, thr,
     rx = np.empty(cap if not count_only else 0, dtype=np.int64)
     ra = np.empty(cap if not count_only else 0, dtype=np.int64)
     rc = np.empty(cap if not count_only else 0, dtype=np.int64)
-    # DFS stack over the trie; per depth d the subset-node table of size 2^d
-    stack = np.empty(1024, dtype=np.int64)
-    sdepth = np.empty(1024, dtype=np.int64)
-    # sub[d] occupies [off[d], off[d] + 2^d)
-    maxd = max_items + 1
-    off = np.zeros(maxd + 1, dtype=np.int64)
-    if not one_consequent:
-        for d in range(1, maxd):
-            off[d + 1] = off[d] + (1 << d)
-        sub = np.empty(off[maxd], dtype=np.int64)
-    else:
-        sub = np.empty(1, dtype=np.int64)
-    items = np.empty(maxd + 1, dtype=np.int32)  # items of the current path, items[0] = depth-1 item
-    st = np.zeros(3, dtype=np.int64)  # (next root, stack top, rules so far) between calls
-    st[1] = -1
-    need = np.zeros(2, dtype=np.int64)
+    stack, sdepth, off, sub, items, st, need = rules_state(max_items, one_consequent)
     while _rules_loop(st, need, t_item, t_count, t_first, t_nchild, roots, n, code, thr, min_conf_num,
                       min_conf_den, one_consequent, count_only, rx, ra, rc, stack, sdepth, off, sub, items):
         # a buffer ran short: grow it and resume

@@ -25,11 +25,13 @@ import logging
 import os
 import types
 import typing
+import warnings
 from typing import Any, ClassVar, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._params import checked_init, param_table, translate
 from ..array_specs import ArraySpec, check_arrays, check_json, floats, ids, index, indptr
 from ..data.idmap import IdMap, check_not_missing
 from ..exceptions import FormatError, MissingExtraError, NotFittedError, UnknownIdError
@@ -46,6 +48,13 @@ class Model:
     registry_name: ClassVar[str] = ""
     #: small, fast settings used by ``make demo`` (merged over the defaults)
     demo_params: ClassVar[dict[str, Any]] = {}
+    #: deprecated parameter names still accepted (with a FutureWarning): old name -> new name
+    renamed_params: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # old names translated, unknown names listed (tastebud._params)
+            cls.__init__ = checked_init(cls.__dict__["__init__"])
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -54,17 +63,33 @@ class Model:
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
+    @classmethod
+    def param_table(cls) -> list[tuple[str, Any, str]]:
+        """``(name, default, one-line description)`` of every hyperparameter, descriptions read
+        from the class docstring's ``Parameters`` section (``tastebud models NAME`` prints it)."""
+        return param_table(cls)
+
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments as given (the model's hyperparameters)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> "Model":
-        valid = set(self._param_names())
+        valid = self._param_names()
+        params = translate(type(self).__name__, self.renamed_params, params)
+        bad = [k for k in params if k not in valid]
+        if bad:
+            raise ValueError(f"{type(self).__name__} has no parameter {bad[0]!r}; valid parameters: {', '.join(valid)}")
         for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {k!r}; parameters are {sorted(valid)}")
             setattr(self, k, v)
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for missing attributes: a deprecated parameter name reads the new one
+        new = type(self).renamed_params.get(name)
+        if new is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        warnings.warn(f"{type(self).__name__}.{name} is deprecated, use .{new}", FutureWarning, stacklevel=2)
+        return getattr(self, new)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -79,10 +104,6 @@ class Model:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit() first")
 
     # ------------------------------------------------------------------ persistence
-    #: deprecated constructor argument names → their current names; a saved file may hold either
-    #: (``load`` passes the current name, so loading an old file does not warn)
-    _deprecated_params: ClassVar[dict[str, str]] = {}
-
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {}
 
@@ -119,7 +140,7 @@ class Model:
         valid = cls._param_names()
         out: dict[str, Any] = {}
         for k, v in params.items():
-            name = k if k in valid else cls._deprecated_params.get(k)
+            name = k if k in valid else cls.renamed_params.get(k)  # old files: no warning
             if name is None or name not in valid:
                 raise FormatError(f"{path}: unknown parameter {k!r} for {cls.__name__}; parameters are {sorted(valid)}")
             if name in out:

@@ -21,6 +21,10 @@ class Popularity(Recommender):
     """Recommend the items with the most training interactions (ties: lower index first).
 
     score(u, i) = |{v : (v, i) observed}|   (or the sum of interaction values with ``weighted=True``)
+
+    Parameters
+    ----------
+    weighted : rank by the sum of interaction values instead of the number of users.
     """
 
     registry_name = "popularity"
@@ -62,20 +66,27 @@ class BaselinePredictor(RatingPredictor):
 
     Biases minimise Σ (rᵤᵢ − μ − bᵤ − bᵢ)² + λᵤ Σ bᵤ² + λᵢ Σ bᵢ², solved by alternating
     least squares as Surprise's ``BaselineOnly`` does (same defaults: ``reg_u=15``, ``reg_i=10``,
-    ``n_epochs=10``), each half-step in closed form:
+    10 epochs), each half-step in closed form:
 
         bᵢ = Σ_{u∈U(i)} (rᵤᵢ − μ − bᵤ) / (λᵢ + |U(i)|),   bᵤ = Σ_{i∈I(u)} (rᵤᵢ − μ − bᵢ) / (λᵤ + |I(u)|)
 
     For an unseen user or item the unknown bias is 0 (the prediction is μ plus the known bias).
     ``recommend`` ranks by μ + bᵤ + bᵢ, i.e. by item bias (a damped-mean popularity).
+
+    Parameters
+    ----------
+    reg_u : λᵤ, L2 weight of the user biases.
+    reg_i : λᵢ, L2 weight of the item biases.
+    epochs : ALS sweeps (each solves all item biases, then all user biases).
     """
 
     registry_name = "baseline"
+    renamed_params = {"n_epochs": "epochs"}
 
-    def __init__(self, reg_u: float = 15.0, reg_i: float = 10.0, n_epochs: int = 10):
+    def __init__(self, reg_u: float = 15.0, reg_i: float = 10.0, epochs: int = 10):
         self.reg_u = reg_u
         self.reg_i = reg_i
-        self.n_epochs = n_epochs
+        self.epochs = epochs
 
     def fit(self, data: Any) -> "BaselinePredictor":
         train = as_interactions(data)
@@ -93,7 +104,7 @@ class BaselinePredictor(RatingPredictor):
         ci = np.bincount(cols, minlength=ni).astype(np.float64)
         bu = np.zeros(nu)
         bi = np.zeros(ni)
-        for _ in range(int(self.n_epochs)):
+        for _ in range(int(self.epochs)):
             bi = np.bincount(cols, weights=r - bu[rows], minlength=ni) / (self.reg_i + ci)
             bu = np.bincount(rows, weights=r - bi[cols], minlength=nu) / (self.reg_u + cu)
         self.global_mean_ = mu

@@ -9,6 +9,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from ..._progress import progress
 from ...array_specs import ArraySpec, floats
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.baskets import Baskets, as_baskets
@@ -32,7 +33,7 @@ class Item2Vec(HistoryRecommender):
 
     Every (input item w, target item t) pair that co-occurs in a context minimises
 
-        L(w, t) = -log σ(u_w · v_t) - Σ_{k=1..negative} log σ(-u_w · v_{n_k}),   n_k ~ P(i) ∝ c_i^0.75
+        L(w, t) = -log σ(u_w · v_t) - Σ_{k=1..n_negatives} log σ(-u_w · v_{n_k}),   n_k ~ P(i) ∝ c_i^0.75
 
     by SGD with a learning rate decaying linearly from ``lr`` to ``min_lr`` over training, by the
     fraction of sentences (sequences/baskets) processed and updated once per block of about 10,000
@@ -66,17 +67,36 @@ class Item2Vec(HistoryRecommender):
       (the usual "similar to what you had" item2vec recommender).
 
     History items are excluded by default. ``similar_items`` is always the cosine of input vectors.
+
+    Parameters
+    ----------
+    factors : length of the item vectors (gensim's ``vector_size``; called ``dim`` before).
+    window : largest context half-width in ``mode="sequence"``.
+    n_negatives : negative samples per (input, target) pair (gensim's ``negative``).
+    epochs : passes over the sequences/baskets.
+    sample : subsampling threshold s of frequent items (0 disables subsampling).
+    lr : initial learning rate (decays linearly to ``min_lr``).
+    min_lr : final learning rate.
+    mode : ``"sequence"`` (a window around each position) or ``"basket"`` (every other item of the basket).
+    min_count : items seen fewer times are dropped (unknown to the model).
+    ns_exponent : exponent of the negative-sampling distribution P(i) ∝ cᵢ^ns_exponent.
+    history_decay : weight of the j-th most recent history item is ``history_decay**j`` (sequence mode).
+    scoring : ``"context"`` (input · output vectors) or ``"cosine"`` (cosine of input vectors) for recommendations.
+    random_state : seed of the initial vectors and the sampling; one thread gives identical vectors run after run.
+    num_threads : numba threads (None: ``TASTEBUD_NUM_THREADS``, else all cores).
+    verbose : progress bar over epochs (None: on a terminal only).
     """
 
     registry_name = "item2vec"
-    demo_params: dict[str, Any] = {"dim": 32, "epochs": 3}
+    demo_params: dict[str, Any] = {"factors": 32, "epochs": 3}
+    renamed_params = {"dim": "factors", "negative": "n_negatives"}
     accepts_baskets = True  # fits on Baskets too (mode="basket"): the CLI reads basket files for it
 
     def __init__(
         self,
-        dim: int = 64,
+        factors: int = 64,
         window: int = 5,
-        negative: int = 5,
+        n_negatives: int = 5,
         epochs: int = 5,
         sample: float = 1e-3,
         lr: float = 0.025,
@@ -88,11 +108,11 @@ class Item2Vec(HistoryRecommender):
         scoring: Literal["context", "cosine"] = "context",
         random_state: int | None = 0,
         num_threads: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
     ):
-        self.dim = dim
+        self.factors = factors
         self.window = window
-        self.negative = negative
+        self.n_negatives = n_negatives
         self.epochs = epochs
         self.sample = sample
         self.lr = lr
@@ -113,7 +133,7 @@ class Item2Vec(HistoryRecommender):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
 
-        for name in ("dim", "window", "negative", "epochs", "min_count"):
+        for name in ("factors", "window", "n_negatives", "epochs", "min_count"):
             pos_int(name)
         if self.mode not in ("sequence", "basket"):
             raise ValueError(f"mode must be 'sequence' or 'basket', got {self.mode!r}")
@@ -181,7 +201,7 @@ class Item2Vec(HistoryRecommender):
 
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(0, 2**63 - 1))
-        dim = int(self.dim)
+        dim = int(self.factors)
         syn0 = ((rng.random((n_items, dim), dtype=np.float32) * np.float32(2.0) - np.float32(1.0)) / np.float32(dim)).astype(np.float32)
         syn1 = np.zeros((n_items, dim), dtype=np.float32)
         prob, alias = K.build_alias(counts.astype(np.float64) ** float(self.ns_exponent))
@@ -193,12 +213,10 @@ class Item2Vec(HistoryRecommender):
         rate_from = K.rate_blocks(indptr, RATE_BLOCK_ITEMS)
         basket = self.mode == "basket"
         pairs = 0
-        from tqdm.auto import tqdm
-
         with numba_threads(self.num_threads) as nt, single_threaded_blas():
-            for epoch in tqdm(range(int(self.epochs)), desc="item2vec", unit="epoch", disable=not self.verbose):
+            for epoch in progress(range(int(self.epochs)), verbose=self.verbose, desc="Item2Vec", unit="epoch"):
                 pairs += int(K.sgns_epoch(syn0, syn1, indices, indptr, chunks, keep_prob, prob, alias,
-                                          int(self.window), int(self.negative), basket, float(self.lr),
+                                          int(self.window), int(self.n_negatives), basket, float(self.lr),
                                           float(self.min_lr), float(epoch * n_sent), sents_total, rate_from, seed, epoch, nt))
         if not np.isfinite(syn0).all():
             raise FloatingPointError("Item2Vec.fit diverged (non-finite vectors); lower lr")
@@ -244,6 +262,36 @@ class Item2Vec(HistoryRecommender):
         if empty.any():
             S[empty] = self.item_counts_.astype(np.float32) / max(1.0, float(self.item_counts_.max()))
         return S
+
+    def explain_history(self, items: Any, targets: Any) -> list[dict[str, Any]]:
+        """Why each of ``targets`` scores as it does after the history ``items`` (oldest first).
+
+        The history vector is a weighted mean h = Σⱼ ωⱼ uⱼ (ωⱼ = decay^(n-1-j) / Σ decay), so the
+        score splits over the history: ``scoring="context"`` ŝₓ = Σⱼ ωⱼ uⱼ·vₓ, ``"cosine"``
+        ŝₓ = Σⱼ ωⱼ ûⱼ·ûₓ / ‖h'‖. Each history item's term is its ``value`` (the terms add up to the
+        :meth:`recommend_for_history` score up to float32 rounding) and ``similarity`` is the
+        cosine of its vector with the target's (the nearest history items). Unknown history ids
+        are skipped. One dict per target: ``{"item", "score", "contributions": [{"item",
+        "value", "similarity"}, ...]}`` (largest value first)."""
+        self._check_fitted()
+        indptr, idx = self._map_histories([list(items)], "skip")
+        t = self.items_.index(list(targets))
+        n = len(idx)
+        decay = 1.0 if self.mode == "basket" else float(self.history_decay)
+        w = decay ** np.arange(n - 1, -1, -1, dtype=np.float64)
+        w = w / w.sum() if n else w
+        U = self._unit_vectors().astype(np.float64)
+        if self.scoring == "context":
+            C = (self.context_vectors_[t].astype(np.float64) @ self.item_vectors_[idx].astype(np.float64).T) * w
+        else:
+            hn = np.linalg.norm(w @ U[idx]) or 1.0
+            C = (U[t] @ U[idx].T) * w / hn
+        sim = U[t] @ U[idx].T
+        hist, tids = self.items_.ids[idx].tolist(), self.items_.ids[t].tolist()
+        return [{"item": ti, "score": float(C[r].sum()),
+                 "contributions": [{"item": hist[j], "value": float(C[r, j]), "similarity": float(sim[r, j])}
+                                   for j in np.argsort(-C[r], kind="stable")]}
+                for r, ti in enumerate(tids)]
 
     # ------------------------------------------------------------------ export
     def to_torch_embedding(self, freeze: bool = False, padding: bool = False) -> tuple[Any, IdMap]:

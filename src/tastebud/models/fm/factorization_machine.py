@@ -45,8 +45,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import log_ndtr, ndtr, ndtri
 
+from ..._progress import progress
 from ...array_specs import ArraySpec, counts, floats, index, indptr
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.interactions import Interactions, as_interactions
@@ -95,16 +95,18 @@ class FactorizationMachine(RatingPredictor):
     Parameters
     ----------
     task : "regression" or "classification" (labels {−1, 1} or {0, 1})
-    rank : k, the dimension of the factor vectors vᵢ
+    factors : k, the dimension of the factor vectors vᵢ (libFM's ``dim``/rank)
     solver : "mcmc" (libFM's default), "als" or "sgd"
-    n_iter : sweeps (MCMC/ALS) or epochs (SGD)
-    init_stdev : standard deviation of the initial factors (libFM: 0.1)
-    learning_rate : SGD step size (the base step for AdaGrad)
+    epochs : sweeps (MCMC/ALS) or epochs (SGD) over the training rows
+    init_std : standard deviation of the initial factors (libFM: 0.1)
+    lr : SGD step size (the base step for AdaGrad)
     adaptive : "none" or "adagrad" (SGD only)
-    reg_w0, reg_w, reg_v : L2 on w₀, on wⱼ and on v_j (ALS and SGD; MCMC learns them); ``reg_w`` and
-        ``reg_v`` may be a sequence with one value per feature group
-    use_bias, use_linear : include w₀ / the linear terms
-    burn_in : MCMC samples dropped before averaging (None: n_iter // 10)
+    reg_w0 : L2 weight on w₀ (ALS and SGD; MCMC learns its priors instead)
+    reg_w : L2 weight on the wⱼ (ALS and SGD), a number or one value per feature group
+    reg_v : L2 weight on the v_j (ALS and SGD), a number or one value per feature group
+    use_bias : include w₀
+    use_linear : include the linear terms wⱼxⱼ
+    burn_in : MCMC samples dropped before averaging (None: epochs // 10)
     n_kept_samples : MCMC samples kept for prediction (None: all after burn-in; else evenly thinned)
     implicit : recommender mode only: "none", "user" (items the user rated), "item" (users who
         rated the item) or "both"
@@ -112,20 +114,23 @@ class FactorizationMachine(RatingPredictor):
         conditional is Gaussian because ŷ is linear in them — instead of one coordinate at a time.
         Same cost order (one (k+1)×(k+1) Cholesky per feature and sweep), better mixing: on
         ML-100K u1 it lowered the test RMSE by 0.001–0.002 at equal sweeps.
-    random_state, num_threads, verbose : as everywhere in tastebud
+    random_state : seed of the initial factors, the SGD order and the MCMC draws
+    num_threads : numba threads (None: ``TASTEBUD_NUM_THREADS``, else all cores)
+    verbose : progress bar over epochs (None: on a terminal only)
     """
 
     registry_name = "fm"
-    demo_params = {"n_iter": 50, "rank": 8}
+    demo_params = {"epochs": 50, "factors": 8}
+    renamed_params = {"rank": "factors", "n_iter": "epochs", "learning_rate": "lr", "init_stdev": "init_std"}
 
     def __init__(
         self,
         task: Task = "regression",
-        rank: int = 8,
+        factors: int = 8,
         solver: Solver = "mcmc",
-        n_iter: int = 100,
-        init_stdev: float = 0.1,
-        learning_rate: float = 0.01,
+        epochs: int = 100,
+        init_std: float = 0.1,
+        lr: float = 0.01,
         adaptive: Literal["none", "adagrad"] = "none",
         reg_w0: float = 0.0,
         reg_w: float | Sequence[float] = 0.1,
@@ -138,14 +143,14 @@ class FactorizationMachine(RatingPredictor):
         block: bool = True,
         random_state: int | None = None,
         num_threads: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
     ):
         self.task = task
-        self.rank = rank
+        self.factors = factors
         self.solver = solver
-        self.n_iter = n_iter
-        self.init_stdev = init_stdev
-        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.init_std = init_std
+        self.lr = lr
         self.adaptive = adaptive
         self.reg_w0 = reg_w0
         self.reg_w = reg_w
@@ -166,20 +171,20 @@ class FactorizationMachine(RatingPredictor):
             raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
         if self.solver not in ("mcmc", "als", "sgd"):
             raise ValueError(f"solver must be 'mcmc', 'als' or 'sgd', got {self.solver!r}")
-        if not isinstance(self.rank, (int, np.integer)) or self.rank < 0:
-            raise ValueError(f"rank must be a non-negative integer, got {self.rank!r}")
-        if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 1:
-            raise ValueError(f"n_iter must be a positive integer, got {self.n_iter!r}")
+        if not isinstance(self.factors, (int, np.integer)) or self.factors < 0:
+            raise ValueError(f"factors must be a non-negative integer, got {self.factors!r}")
+        if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if self.adaptive not in ("none", "adagrad"):
             raise ValueError(f"adaptive must be 'none' or 'adagrad', got {self.adaptive!r}")
         if self.implicit not in ("none", "user", "item", "both"):
             raise ValueError(f"implicit must be 'none', 'user', 'item' or 'both', got {self.implicit!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if self.init_stdev < 0:
-            raise ValueError(f"init_stdev must be >= 0, got {self.init_stdev!r}")
-        if self.burn_in is not None and not (0 <= self.burn_in < self.n_iter):
-            raise ValueError(f"burn_in must be in [0, n_iter), got {self.burn_in!r} with n_iter={self.n_iter}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.init_std < 0:
+            raise ValueError(f"init_std must be >= 0, got {self.init_std!r}")
+        if self.burn_in is not None and not (0 <= self.burn_in < self.epochs):
+            raise ValueError(f"burn_in must be in [0, epochs), got {self.burn_in!r} with epochs={self.epochs}")
 
     def _check_y(self, y: Any, n: int) -> np.ndarray:
         if y is None:
@@ -304,7 +309,7 @@ class FactorizationMachine(RatingPredictor):
     # ------------------------------------------------------------------ training
     def _train(self, X: sp.csr_matrix, y: np.ndarray, groups: np.ndarray, G: int) -> None:
         n, p = X.shape
-        k = int(self.rank)
+        k = int(self.factors)
         self.n_features_ = p
         self.groups_ = groups
         self.n_groups_ = G
@@ -312,7 +317,7 @@ class FactorizationMachine(RatingPredictor):
         seed = int(rng.integers(0, 2**31 - 1))
         w0 = np.zeros(1)
         w = np.zeros(p)
-        V = rng.normal(0.0, self.init_stdev, size=(p, k)) if k else np.zeros((p, 0))
+        V = rng.normal(0.0, self.init_std, size=(p, k)) if k else np.zeros((p, 0))
         self.history_: list[float] = []
         t0 = time.perf_counter()
         with numba_threads(self.num_threads), single_threaded_blas():
@@ -326,12 +331,7 @@ class FactorizationMachine(RatingPredictor):
         self.V_ = V
 
     def _progress(self, total: int):
-        it = range(total)
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            return tqdm(it, desc=f"FM {self.solver}", leave=False)
-        return it
+        return progress(range(total), verbose=self.verbose, desc=f"FM {self.solver}", unit="epoch")
 
     def _train_sgd(self, X, y, groups, G, w0, w, V, rng) -> None:
         cls = self.task == "classification"
@@ -342,19 +342,21 @@ class FactorizationMachine(RatingPredictor):
         ada = self.adaptive == "adagrad"
         G0, Gw, GV = np.zeros(1), np.zeros(len(w)), np.zeros_like(V)
         ymin, ymax = (float(y.min()), float(y.max())) if not cls else (-np.inf, np.inf)
-        for _ in self._progress(int(self.n_iter)):
+        for _ in self._progress(int(self.epochs)):
             order = rng.permutation(X.shape[0]).astype(np.int64)
             loss = K.sgd_epoch(X.indptr, X.indices, X.data, y, order, groups, cls, w0, w, V,
-                               float(self.learning_rate), float(self.reg_w0), lam_w, lam_v,
+                               float(self.lr), float(self.reg_w0), lam_w, lam_v,
                                bool(self.use_bias), bool(self.use_linear), ada, G0, Gw, GV, ymin, ymax)
             if not np.isfinite(loss):
-                raise FloatingPointError("SGD diverged (loss is not finite): lower learning_rate or use adaptive='adagrad'")
+                raise FloatingPointError("SGD diverged (loss is not finite): lower lr or use adaptive='adagrad'")
             self.history_.append(float(loss))
 
     @staticmethod
     def _probit_latent(m: np.ndarray, y: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """Latent z for y ∈ {−1, 1}: a draw from N(m, 1) truncated to sign(z) = y (rng given),
         or its expectation m + y·φ(m)/Φ(y·m)."""
+        from scipy.special import log_ndtr, ndtr, ndtri  # classification only: kept off the import path
+
         ym = np.clip(y * m, -35.0, 35.0)
         if rng is None:
             ratio = np.exp(-0.5 * m * m - 0.5 * np.log(2 * np.pi) - log_ndtr(ym))
@@ -398,7 +400,7 @@ class FactorizationMachine(RatingPredictor):
         a0 = b0 = 1.0
         al = bl = 1.0
         gamma0 = 1.0
-        n_iter = int(self.n_iter)
+        n_iter = int(self.epochs)
         burn = self.burn_in if self.burn_in is not None else n_iter // 10
         keep_idx = np.arange(burn, n_iter)
         if self.n_kept_samples is not None and sample:
@@ -515,7 +517,7 @@ class FactorizationMachine(RatingPredictor):
         if getattr(self, "_parts", None) is not None:
             return self._parts
         nu, ni = self.Xu_.shape[0], self.Xi_.shape[0]
-        k = int(self.rank)
+        k = int(self.factors)
         c, bu, bi, Qu_l, Qi_l, S = 0.0, np.zeros(nu), np.zeros(ni), [], [], 0
         for w0, w, V in self._samples():
             b1, q1 = np.empty(nu), np.empty((nu, k))
@@ -529,6 +531,50 @@ class FactorizationMachine(RatingPredictor):
         Qi = np.hstack(Qi_l).astype(np.float32)
         self._parts = (c / S, (bu / S).astype(np.float32), (bi / S).astype(np.float32), Qu, Qi)
         return self._parts
+
+    def _feature_name(self, j: int) -> str:
+        g = int(self.groups_[j])
+        off = j - int(np.searchsorted(self.groups_, g))  # columns of a group are contiguous
+        name = self.group_names_[g]
+        if name in ("user", "implicit:item->user"):
+            return f"{'' if name == 'user' else 'rated by '}user={self.users_.ids[off]}"
+        if name in ("item", "implicit:user->item"):
+            return f"{'' if name == 'item' else 'rated '}item={self.items_.ids[off]}"
+        return f"{name}[{off}]"
+
+    def explain_pair(self, user: Any, item: Any, top: int | None = None) -> dict[str, Any]:
+        """The terms of ŷ(u, i) = w₀ + Σⱼ wⱼxⱼ + Σⱼ<ₗ ⟨vⱼ, vₗ⟩xⱼxₗ for one (user, item) pair of a
+        model fitted on Interactions (averaged over MCMC samples, before any link function):
+        ``{"score", "bias", "linear": [{"feature", "value"}], "pairwise": [{"features": [a, b],
+        "value"}]}``, both lists largest |value| first. ``bias + Σ linear + Σ pairwise`` equals
+        :meth:`predict` for regression (the decision value for classification). ``top`` keeps the
+        ``top`` largest terms of each list and adds ``"rest"``, the sum of the terms left out."""
+        self._require_interactions("explain_pair")
+        u = self.users_.index([user], missing="mask")
+        i = self.items_.index([item], missing="mask")
+        x = self._pair_design(u, i)
+        J, xv = x.indices, x.data
+        w0, lin, pair = 0.0, np.zeros(len(J)), np.zeros((len(J), len(J)))
+        S = 0
+        for b, w, V in self._samples():
+            Vj = np.asarray(V, dtype=np.float64)[J] * xv[:, None]
+            w0 += float(b)
+            lin += np.asarray(w, dtype=np.float64)[J] * xv
+            pair += Vj @ Vj.T
+            S += 1
+        w0, lin, pair = w0 / S, lin / S, np.triu(pair / S, 1)
+        a, b = np.nonzero(np.triu(np.ones_like(pair, dtype=bool), 1))
+        pv = pair[a, b]
+        ol, op = np.argsort(-np.abs(lin), kind="stable"), np.argsort(-np.abs(pv), kind="stable")
+        if top is not None:
+            ol, op = ol[:int(top)], op[:int(top)]
+        names = {int(j): self._feature_name(int(J[j])) for j in set(ol.tolist()) | set(a[op].tolist()) | set(b[op].tolist())}
+        out = {"score": float(w0 + lin.sum() + pv.sum()), "bias": float(w0),
+               "linear": [{"feature": names[j], "value": float(lin[j])} for j in ol.tolist()],
+               "pairwise": [{"features": [names[int(a[m])], names[int(b[m])]], "value": float(pv[m])} for m in op.tolist()]}
+        if top is not None:
+            out["rest"] = float(lin.sum() + pv.sum() - lin[ol].sum() - pv[op].sum())
+        return out
 
     def _require_interactions(self, what: str) -> None:
         self._check_fitted()

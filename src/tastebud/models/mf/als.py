@@ -28,38 +28,57 @@ class ALS(_ExplicitFactorModel):
     target rᵤᵢ − μ − bᵢ. Users (then items) are solved in parallel, independently, so results do
     not depend on the thread count.
 
-    Defaults follow Spark MLlib's ALS, which implements this method: 10 factors, 10 iterations,
-    λ = 0.1, no biases. Item factors start from N(0, ``init_std``²), by default ``init_std`` =
-    1/√k so that rows have unit expected norm (Spark normalises its random rows to unit norm);
-    each epoch solves users, then items. Unseen users/items: μ plus the known bias (without biases, μ). ``fit(data, valid=...)``
-    records validation RMSE per epoch and supports ``early_stopping_rounds``.
+    Defaults: 20 factors, 10 epochs, λ = 0.2, with biases — chosen on a validation split of
+    ml-latest-small's training ratings (``benchmarks/defaults.py tune-als``: the cheapest setting
+    within 0.001 of the best validation RMSE); Spark MLlib's ALS, which implements this method,
+    has 10 factors, 10 iterations, λ = 0.1 and no biases (``ALS(factors=10, reg=0.1,
+    biased=False)``), which lost to the bias-only baseline there (benchmarks/results/defaults.md).
+    Item factors start from N(0, ``init_std``²), by default ``init_std`` = 1/√k so that rows have
+    unit expected norm (Spark normalises its random rows to unit norm); each epoch solves users,
+    then items. Unseen users/items: μ plus the known bias (without biases, μ). ``fit(data, valid=...)``
+    records validation RMSE per epoch and supports early stopping (``patience``).
+
+    Parameters
+    ----------
+    factors : latent dimension k.
+    epochs : ALS sweeps (each solves all users, then all items).
+    reg : weighted-λ L2 weight λ (each row's penalty is λ times its number of ratings).
+    biased : learn μ, bᵤ, bᵢ as well (Spark's ALS has none; False gives r̂ᵤᵢ = pᵤᵀ qᵢ).
+    init_std : standard deviation of the initial item factors (None: 1/√k, rows of unit expected norm).
+    patience : with ``fit(..., valid=...)``, stop after this many epochs without a better
+        validation RMSE and restore the best epoch (None: train all ``epochs``).
+    clip : clip predictions to the training rating range.
+    random_state : seed of the initial item factors.
+    num_threads : numba threads (None: ``TASTEBUD_NUM_THREADS``, else all cores); results do not depend on it.
+    verbose : progress bar over epochs (None: on a terminal only).
     """
 
     registry_name = "als"
-    demo_params = {"n_factors": 10, "n_epochs": 10}
+    demo_params = {"factors": 10, "epochs": 10}
+    renamed_params = {"n_factors": "factors", "n_epochs": "epochs", "early_stopping_rounds": "patience"}
     lr_schedule = "constant"  # not a parameter: ALS has no learning rate
     lr_decay = 1.0
     lr = None
 
     def __init__(
         self,
-        n_factors: int = 10,
-        n_epochs: int = 10,
-        reg: float = 0.1,
-        biased: bool = False,
+        factors: int = 20,
+        epochs: int = 10,
+        reg: float = 0.2,
+        biased: bool = True,
         init_std: float | None = None,
-        early_stopping_rounds: int | None = None,
+        patience: int | None = None,
         clip: bool = True,
         random_state: int | None = None,
         num_threads: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
     ):
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
+        self.factors = factors
+        self.epochs = epochs
         self.reg = reg
         self.biased = biased
         self.init_std = init_std
-        self.early_stopping_rounds = early_stopping_rounds
+        self.patience = patience
         self.clip = clip
         self.random_state = random_state
         self.num_threads = num_threads
@@ -69,12 +88,12 @@ class ALS(_ExplicitFactorModel):
 
     def fit(self, data: Any, valid: Any = None) -> "ALS":
         """Fit on explicit ratings (``Interactions``, DataFrame or sparse matrix)."""
-        k = _check_positive_int("n_factors", self.n_factors)
-        n_epochs = _check_positive_int("n_epochs", self.n_epochs)
+        k = _check_positive_int("factors", self.factors)
+        n_epochs = _check_positive_int("epochs", self.epochs)
         reg = _check_float("reg", self.reg, strict=True)
         init_std = 1.0 / np.sqrt(k) if self.init_std is None else _check_float("init_std", self.init_std)
-        if self.early_stopping_rounds is not None:
-            _check_positive_int("early_stopping_rounds", self.early_stopping_rounds)
+        if self.patience is not None:
+            _check_positive_int("patience", self.patience)
         train = self._prepare(data)
         self._init_state(train)
         nu, ni = train.shape

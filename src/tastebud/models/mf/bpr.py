@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..._progress import progress
 from ...array_specs import ArraySpec, floats
 from ..._threads import numba_threads
 from ...data.interactions import as_interactions
@@ -34,27 +35,39 @@ class BPR(Recommender):
     is a positive).
 
     Defaults follow implicit's ``BayesianPersonalizedRanking`` (factors=100, learning_rate=0.01,
-    regularization=0.01, iterations=100).
+    regularization=0.01, iterations=100; here ``lr``, ``reg``, ``epochs``).
+
+    Parameters
+    ----------
+    factors : latent dimension k.
+    lr : SGD learning rate.
+    reg : L2 weight λ of the factors and item biases.
+    epochs : passes, each drawing as many (u, i, j) triples as there are interactions.
+    verify_negative_samples : redraw a negative that is a positive of the user.
+    random_state : seed of the initial factors and of the sampling (per-block streams).
+    num_threads : numba threads (None: ``TASTEBUD_NUM_THREADS``, else all cores); 1 is exactly reproducible.
+    verbose : progress bar over epochs (None: on a terminal only).
     """
 
     registry_name: ClassVar[str] = "bpr"
-    demo_params: ClassVar[dict[str, Any]] = {"factors": 32, "iterations": 30, "learning_rate": 0.05}
+    demo_params: ClassVar[dict[str, Any]] = {"factors": 32, "epochs": 30, "lr": 0.05}
+    renamed_params: ClassVar[dict[str, str]] = {"learning_rate": "lr", "regularization": "reg", "iterations": "epochs"}
 
     def __init__(
         self,
         factors: int = 100,
-        learning_rate: float = 0.01,
-        regularization: float = 0.01,
-        iterations: int = 100,
+        lr: float = 0.01,
+        reg: float = 0.01,
+        epochs: int = 100,
         verify_negative_samples: bool = True,
         random_state: int | None = None,
         num_threads: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
     ):
         self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
+        self.lr = lr
+        self.reg = reg
+        self.epochs = epochs
         self.verify_negative_samples = verify_negative_samples
         self.random_state = random_state
         self.num_threads = num_threads
@@ -63,12 +76,12 @@ class BPR(Recommender):
     def _check_params(self) -> None:
         if not isinstance(self.factors, (int, np.integer)) or self.factors < 1:
             raise ValueError(f"factors must be a positive integer, got {self.factors!r}")
-        if not np.isfinite(self.learning_rate) or self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if not np.isfinite(self.regularization) or self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0, got {self.regularization!r}")
-        if not isinstance(self.iterations, (int, np.integer)) or self.iterations < 0:
-            raise ValueError(f"iterations must be a non-negative integer, got {self.iterations!r}")
+        if not np.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not np.isfinite(self.reg) or self.reg < 0:
+            raise ValueError(f"reg must be >= 0, got {self.reg!r}")
+        if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
 
     def fit(self, data: Any) -> "BPR":
         """Fit on an :class:`Interactions` (or DataFrame / sparse matrix); every stored entry is a positive."""
@@ -90,23 +103,19 @@ class BPR(Recommender):
         Q = ((rng.random((S.shape[1], k)) - 0.5) / k).astype(np.float32)
         b = np.zeros(S.shape[1], dtype=np.float32)
         n_blocks = int(max(1, min(256, S.nnz // 256)))
-        it = range(int(self.iterations))
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            it = tqdm(it, desc="BPR", unit="epoch")
         self.train_accuracy_ = float("nan")
-        with numba_threads(self.num_threads):
+        with numba_threads(self.num_threads), progress(range(int(self.epochs)), verbose=self.verbose,
+                                                       desc="BPR", unit="epoch") as it:
             for epoch in it:
-                correct, skipped = K.bpr_epoch(indptr, indices, rows, P, Q, b, float(self.learning_rate),
-                                               float(self.regularization), np.uint64(seed), epoch, n_blocks,
+                correct, skipped = K.bpr_epoch(indptr, indices, rows, P, Q, b, float(self.lr),
+                                               float(self.reg), np.uint64(seed), epoch, n_blocks,
                                                bool(self.verify_negative_samples))
                 used = S.nnz - skipped
                 self.train_accuracy_ = correct / used if used else float("nan")
-                if self.verbose:
+                if not it.disable:
                     it.set_postfix(correct=f"{self.train_accuracy_:.3f}")
         if not np.isfinite(P).all() or not np.isfinite(Q).all():
-            raise FloatingPointError("BPR diverged (non-finite factors); lower learning_rate")
+            raise FloatingPointError("BPR diverged (non-finite factors); lower lr")
         self.user_factors_ = P
         self.item_factors_ = Q
         self.item_bias_ = b

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..._progress import progress
 from ...array_specs import ArraySpec, floats
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.interactions import as_interactions
@@ -65,48 +66,50 @@ class ImplicitALS(Recommender):
     ``implicit`` library weights a positive by α·rᵤᵢ instead (its Cᵤ − I term is α·r − 1), so for
     the same data ``ImplicitALS(alpha=a)`` corresponds to implicit's ``alpha`` giving
     α_implicit·r = 1 + a·r; with binary data, implicit's α equals ours + 1. Defaults follow implicit
-    (factors=100, regularization=0.01, iterations=15, cg_steps=3); ``alpha=1.0`` here means positive
+    (factors=100, regularization=0.01, iterations=15, cg_steps=3; here ``reg`` and ``epochs``);
+    ``alpha=1.0`` here means positive
     confidence 2 on binary data (implicit's alpha=1.0 on binary data makes positives and negatives
     equally weighted).
 
     Parameters
     ----------
     factors : latent dimension k.
-    regularization : λ.
+    reg : L2 weight λ.
     alpha : confidence scale α in c = 1 + α·r.
-    iterations : number of (user half, item half) sweeps.
+    epochs : number of (user half, item half) sweeps.
     solver : ``"cg"`` (default, fast) or ``"cholesky"`` (exact).
     cg_steps : CG iterations per row and half-step (``solver="cg"``).
     dtype : factor precision, ``"float32"`` (default) or ``"float64"``.
     random_state : seed of the initial factors (uniform in [0, 0.01), as implicit).
     num_threads : numba threads (None → ``TASTEBUD_NUM_THREADS`` → all cores). Results do not
         depend on it: each row is solved independently.
-    verbose : tqdm progress bar over iterations.
+    verbose : progress bar over epochs (None: on a terminal only).
 
     New users without a refit: :meth:`fold_in` / :meth:`recommend_for_history` solve the user half
     exactly for one interaction history (one ALS half-step).
     """
 
     registry_name: ClassVar[str] = "implicit-als"
-    demo_params: ClassVar[dict[str, Any]] = {"factors": 32, "iterations": 10, "alpha": 1.0}
+    demo_params: ClassVar[dict[str, Any]] = {"factors": 32, "epochs": 10, "alpha": 1.0}
+    renamed_params: ClassVar[dict[str, str]] = {"regularization": "reg", "iterations": "epochs"}
 
     def __init__(
         self,
         factors: int = 100,
-        regularization: float = 0.01,
+        reg: float = 0.01,
         alpha: float = 1.0,
-        iterations: int = 15,
+        epochs: int = 15,
         solver: Literal["cg", "cholesky"] = "cg",
         cg_steps: int = 3,
         dtype: str = "float32",
         random_state: int | None = None,
         num_threads: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
     ):
         self.factors = factors
-        self.regularization = regularization
+        self.reg = reg
         self.alpha = alpha
-        self.iterations = iterations
+        self.epochs = epochs
         self.solver = solver
         self.cg_steps = cg_steps
         self.dtype = dtype
@@ -118,12 +121,12 @@ class ImplicitALS(Recommender):
     def _check_params(self) -> np.dtype:
         if not isinstance(self.factors, (int, np.integer)) or self.factors < 1:
             raise ValueError(f"factors must be a positive integer, got {self.factors!r}")
-        if not np.isfinite(self.regularization) or self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0, got {self.regularization!r}")
+        if not np.isfinite(self.reg) or self.reg < 0:
+            raise ValueError(f"reg must be >= 0, got {self.reg!r}")
         if not np.isfinite(self.alpha) or self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
-        if not isinstance(self.iterations, (int, np.integer)) or self.iterations < 0:
-            raise ValueError(f"iterations must be a non-negative integer, got {self.iterations!r}")
+        if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
         if self.solver not in ("cg", "cholesky"):
             raise ValueError(f"solver must be 'cg' or 'cholesky', got {self.solver!r}")
         if not isinstance(self.cg_steps, (int, np.integer)) or self.cg_steps < 1:
@@ -153,12 +156,8 @@ class ImplicitALS(Recommender):
         X *= 0.01
         Y = rng.random((Cui.shape[1], k), dtype=dtype)
         Y *= 0.01
-        it = range(int(self.iterations))
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            it = tqdm(it, desc="ImplicitALS", unit="it")
-        with numba_threads(self.num_threads):
+        with numba_threads(self.num_threads), progress(range(int(self.epochs)), verbose=self.verbose,
+                                                       desc="ImplicitALS", unit="epoch") as it:
             for _ in it:
                 self._half_step(Cui, X, Y)
                 self._half_step(Ciu, Y, X)
@@ -170,12 +169,12 @@ class ImplicitALS(Recommender):
 
     def _half_step(self, C: sp.csr_matrix, X: np.ndarray, Y: np.ndarray) -> None:
         """Solve every row of X given Y (one ALS half), in place."""
-        G = K.gramian(Y, float(self.regularization))
+        G = K.gramian(Y, float(self.reg))
         with single_threaded_blas():
             if self.solver == "cholesky":
                 bad = K.solve_cholesky(C.indptr, C.indices, C.data, X, Y, G)
                 if bad:
-                    warnings.warn(f"ImplicitALS: {bad} singular system(s) left unchanged; raise regularization",
+                    warnings.warn(f"ImplicitALS: {bad} singular system(s) left unchanged; raise reg",
                                   RuntimeWarning, stacklevel=3)
             else:
                 K.solve_cg(C.indptr, C.indices, C.data, X, Y, G.astype(X.dtype), int(self.cg_steps))
@@ -191,7 +190,7 @@ class ImplicitALS(Recommender):
         X, Y = self.user_factors_, self.item_factors_
         G = (Y.T.astype(np.float64) @ Y.astype(np.float64))
         with numba_threads(self.num_threads), single_threaded_blas():
-            return float(K.implicit_loss(C.indptr, C.indices, C.data, X, Y, G, float(self.regularization)))
+            return float(K.implicit_loss(C.indptr, C.indices, C.data, X, Y, G, float(self.reg)))
 
     # ------------------------------------------------------------------ scoring
     def _scores(self, user_idx: np.ndarray) -> np.ndarray:
@@ -239,11 +238,11 @@ class ImplicitALS(Recommender):
         if len(idx) == 0:
             return x.astype(Y.dtype)
         if getattr(self, "_gram", None) is None:
-            self._gram = K.gramian(Y, float(self.regularization))
+            self._gram = K.gramian(Y, float(self.reg))
         conf = (1.0 + float(self.alpha) * w).astype(Y.dtype)
         ok = K.solve_row_cholesky(self._gram, Y, idx, conf, x)
         if not ok:
-            raise DataError("fold_in: the user system is singular; the model needs regularization > 0")
+            raise DataError("fold_in: the user system is singular; the model needs reg > 0")
         return x.astype(Y.dtype)
 
     def recommend_for_history(
@@ -270,6 +269,38 @@ class ImplicitALS(Recommender):
         i, sc = topk_rows(s[None, :], k)
         ids, sc = self._to_external(i, sc)
         return ids[0], sc[0]
+
+    def explain_history(self, items: Sequence[Any], targets: Sequence[Any], weights: Sequence[float] | None = None,
+                        unknown: Literal["raise", "ignore"] = "raise") -> list[dict[str, Any]]:
+        """Why each of ``targets`` scores as it does for the history ``items`` (Hu et al. 2008, §5).
+
+        The fold-in solution is linear in the history: with A = YᵀY + λI + Σⱼ (cⱼ − 1) yⱼyⱼᵀ,
+        x = A⁻¹ Σⱼ cⱼ yⱼ, so the score of item i splits into one term per history item,
+
+            ŝᵢ = xᵀyᵢ = Σⱼ cⱼ · yᵢᵀ A⁻¹ yⱼ,
+
+        which add up to the :meth:`recommend_for_history` score exactly. Returns one dict per target:
+        ``{"item", "score", "contributions": [{"item", "value"}, ...]}`` (largest value first)."""
+        self._check_fitted()
+        idx, w = self._history(items, weights, unknown)
+        pos = w > 0
+        idx, w = idx[pos], w[pos]
+        t = self.items_.index(list(targets))
+        Y = self.item_factors_.astype(np.float64)
+        if getattr(self, "_gram", None) is None:
+            self._gram = K.gramian(self.item_factors_, float(self.reg))
+        conf = 1.0 + float(self.alpha) * w
+        Yh = Y[idx]
+        A = self._gram + (Yh.T * (conf - 1.0)) @ Yh
+        W = np.linalg.solve(A, Yh.T) * conf  # (k, n_hist): column j is cⱼ A⁻¹ yⱼ
+        C = Y[t] @ W  # (n_targets, n_hist)
+        hist, tids = self.items_.ids[idx].tolist(), self.items_.ids[t].tolist()
+        out = []
+        for row, ti in enumerate(tids):
+            o = np.argsort(-C[row], kind="stable")
+            out.append({"item": ti, "score": float(C[row].sum()),
+                        "contributions": [{"item": hist[j], "value": float(C[row, j])} for j in o]})
+        return out
 
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:

@@ -3,11 +3,12 @@ Recommendation Tasks", RecSys 2010)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
+from ..._progress import progress
 from ...array_specs import ArraySpec, floats
 from ..._threads import num_threads
 from ...data.interactions import as_interactions
@@ -16,17 +17,23 @@ from ..base import Recommender
 
 
 def randomized_svd(A: sp.spmatrix | np.ndarray, k: int, oversamples: int = 10, n_iter: int = 7,
-                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   rng: np.random.Generator | None = None,
+                   on_step: Callable[[], Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Truncated SVD A ≈ U diag(s) Vᵀ by the randomised range finder with ``n_iter`` power
-    iterations (QR-normalised) — Halko, Martinsson & Tropp (SIAM Review 2011), Alg. 4.4 + 5.1."""
+    iterations (QR-normalised) — Halko, Martinsson & Tropp (SIAM Review 2011), Alg. 4.4 + 5.1.
+    ``on_step`` is called after the range finder and after each power iteration."""
     rng = rng or np.random.default_rng()
     m, n = A.shape
     ell = min(k + oversamples, min(m, n))
     Q = A @ rng.standard_normal((n, ell))
     Q, _ = np.linalg.qr(Q)
+    if on_step is not None:
+        on_step()
     for _ in range(n_iter):
         Z, _ = np.linalg.qr(A.T @ Q)
         Q, _ = np.linalg.qr(A @ Z)
+        if on_step is not None:
+            on_step()
     Bm = np.asarray((A.T @ Q).T)  # ell × n  = Qᵀ A
     Ub, s, Vt = np.linalg.svd(Bm, full_matrices=False)
     U = Q @ Ub
@@ -44,13 +51,25 @@ class PureSVD(Recommender):
     randomised range finder with power iterations (Halko et al. 2011); ``"arpack"`` uses
     ``scipy.sparse.linalg.svds``. ``binarize=True`` factors the 0/1 interaction indicator instead of
     the values (ratings).
+
+    Parameters
+    ----------
+    factors : rank k of the truncated SVD.
+    binarize : factor the 0/1 interaction indicator instead of the interaction values.
+    algorithm : ``"randomized"`` (seeded range finder, Halko et al. 2011) or ``"arpack"`` (``scipy.sparse.linalg.svds``).
+    n_iter : power iterations of the randomized range finder (not training epochs; as in scikit-learn).
+    oversamples : extra columns of the randomized range finder (k + oversamples in all).
+    random_state : seed of the random start.
+    num_threads : BLAS threads (None: ``TASTEBUD_NUM_THREADS``, else all cores).
+    verbose : progress bar over the power iterations (None: on a terminal only).
     """
 
     registry_name: ClassVar[str] = "puresvd"
     demo_params: ClassVar[dict[str, Any]] = {"factors": 32}
 
     def __init__(self, factors: int = 50, binarize: bool = False, algorithm: Literal["randomized", "arpack"] = "randomized",
-                 n_iter: int = 7, oversamples: int = 10, random_state: int | None = None, num_threads: int | None = None):
+                 n_iter: int = 7, oversamples: int = 10, random_state: int | None = None, num_threads: int | None = None,
+                 verbose: bool | None = None):
         self.factors = factors
         self.binarize = binarize
         self.algorithm = algorithm
@@ -58,6 +77,7 @@ class PureSVD(Recommender):
         self.oversamples = oversamples
         self.random_state = random_state
         self.num_threads = num_threads
+        self.verbose = verbose
 
     def fit(self, data: Any) -> "PureSVD":
         """Fit on an :class:`Interactions` (or DataFrame / sparse matrix)."""
@@ -80,9 +100,11 @@ class PureSVD(Recommender):
         rng = np.random.default_rng(self.random_state)
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=num_threads(self.num_threads), user_api="blas"):
+        steps = int(self.n_iter) + 1 if self.algorithm == "randomized" else 1
+        with threadpool_limits(limits=num_threads(self.num_threads), user_api="blas"), \
+                progress(total=steps, verbose=self.verbose, desc="PureSVD", unit="step") as bar:
             if self.algorithm == "randomized":
-                U, s, Vt = randomized_svd(R, int(k), int(self.oversamples), int(self.n_iter), rng)
+                U, s, Vt = randomized_svd(R, int(k), int(self.oversamples), int(self.n_iter), rng, on_step=bar.update)
             else:
                 from scipy.sparse.linalg import svds
 
@@ -90,6 +112,7 @@ class PureSVD(Recommender):
                 U, s, Vt = svds(R, k=int(k), v0=v0)
                 order = np.argsort(-s)
                 U, s, Vt = U[:, order], s[order], Vt[order]
+                bar.update()
         # sign convention: the largest-magnitude entry of each right singular vector is positive
         flip = np.sign(Vt[np.arange(len(s)), np.abs(Vt).argmax(axis=1)])
         flip[flip == 0] = 1.0

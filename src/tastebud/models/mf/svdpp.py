@@ -46,15 +46,40 @@ class SVDpp(_ExplicitFactorModel):
     predicted from zᵤ alone (pᵤ = 0, bᵤ = 0); :meth:`recommend_for_history` does the same for a user
     the model never saw. Other parameters as in :class:`~tastebud.models.mf.matrix_factorization.MatrixFactorization`
     (``parallel``: Hogwild over users — user rows are private to a thread, item rows may race).
+
+    Parameters
+    ----------
+    factors : latent dimension k (length of pᵤ, qᵢ and yⱼ).
+    epochs : passes over the training ratings.
+    lr : learning rate η of pᵤ and qᵢ.
+    reg : L2 weight λ of pᵤ and qᵢ.
+    lr_bias : learning rate η_b of the biases (``None``: same as ``lr``).
+    reg_bias : L2 weight λ_b of the biases (``None``: same as ``reg``).
+    lr_implicit : learning rate η_y of the implicit factors yⱼ (``None``: same as ``lr``).
+    reg_implicit : L2 weight λ_y of the implicit factors yⱼ (``None``: same as ``reg``).
+    init_mean : mean of the normal initialisation of the factors.
+    init_std : standard deviation of the normal initialisation of the factors.
+    lr_schedule : ``"constant"``, ``"exponential"``, ``"inverse"`` or ``"bold-driver"`` (as in MatrixFactorization).
+    lr_decay : the decay of the ``exponential``/``inverse`` schedules.
+    shuffle : visit ratings in a fresh random order each epoch (seeded) instead of data order.
+    parallel : ``True``: Hogwild over users (not bit-reproducible); ``False`` (default): one thread.
+    patience : with ``fit(..., valid=...)``, stop after this many epochs without a better
+        validation RMSE and restore the best epoch (None: train all ``epochs``).
+    clip : clip predictions to the training rating range.
+    dtype : ``"float32"`` (default) or ``"float64"`` factor arrays.
+    random_state : seed of the initial factors and of ``shuffle``.
+    num_threads : threads for ``parallel`` training and for predict (None: ``TASTEBUD_NUM_THREADS``, else all cores).
+    verbose : progress bar over epochs (None: on a terminal only).
     """
 
     registry_name = "svdpp"
-    demo_params = {"n_factors": 20, "n_epochs": 20}
+    demo_params = {"factors": 20, "epochs": 20}
+    renamed_params = {"n_factors": "factors", "n_epochs": "epochs", "early_stopping_rounds": "patience"}
 
     def __init__(
         self,
-        n_factors: int = 20,
-        n_epochs: int = 20,
+        factors: int = 20,
+        epochs: int = 20,
         lr: float = 0.007,
         reg: float = 0.02,
         lr_bias: float | None = None,
@@ -67,15 +92,15 @@ class SVDpp(_ExplicitFactorModel):
         lr_decay: float = 0.9,
         shuffle: bool = False,
         parallel: bool = False,
-        early_stopping_rounds: int | None = None,
+        patience: int | None = None,
         clip: bool = True,
         dtype: str = "float32",
         random_state: int | None = None,
         num_threads: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
     ):
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
+        self.factors = factors
+        self.epochs = epochs
         self.lr = lr
         self.reg = reg
         self.lr_bias = lr_bias
@@ -88,7 +113,7 @@ class SVDpp(_ExplicitFactorModel):
         self.lr_decay = lr_decay
         self.shuffle = shuffle
         self.parallel = parallel
-        self.early_stopping_rounds = early_stopping_rounds
+        self.patience = patience
         self.clip = clip
         self.dtype = dtype
         self.random_state = random_state
@@ -98,8 +123,8 @@ class SVDpp(_ExplicitFactorModel):
     biased = True  # SVD++ always has biases (not a parameter)
 
     def _check_params(self) -> tuple[float, ...]:
-        _check_positive_int("n_factors", self.n_factors)
-        _check_positive_int("n_epochs", self.n_epochs)
+        _check_positive_int("factors", self.factors)
+        _check_positive_int("epochs", self.epochs)
         lr = _check_float("lr", self.lr, strict=True)
         reg = _check_float("reg", self.reg)
         lr_b = lr if self.lr_bias is None else _check_float("lr_bias", self.lr_bias, strict=True)
@@ -160,7 +185,7 @@ class SVDpp(_ExplicitFactorModel):
         self.implicit_indptr_ = N.indptr.astype(np.int64)
         self.implicit_indices_ = N.indices.astype(np.int64)
 
-        k = int(self.n_factors)
+        k = int(self.factors)
         nu, ni = train.shape
         dt = np.dtype(self.dtype)
         rng = np.random.default_rng(self.random_state)
@@ -200,7 +225,7 @@ class SVDpp(_ExplicitFactorModel):
 
         self.fitted_ = True
         try:
-            self._train_loop(int(self.n_epochs), epoch_fn, R.nnz, vr,
+            self._train_loop(int(self.epochs), epoch_fn, R.nnz, vr,
                              lambda: {"P": P, "Q": Q, "Y": Y, "bu": bu, "bi": bi})
         except BaseException:
             self.fitted_ = False

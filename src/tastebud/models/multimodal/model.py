@@ -16,18 +16,19 @@ module does not import torch.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
-import warnings
 from typing import Any, ClassVar, Iterator, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
+import warnings
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..._threads import num_threads as _num_threads
+from ..._progress import progress
+from ..._threads import torch_threads
 from ...data._frames import to_pandas
 from ...data.idmap import IdMap
 from ...data.readers import maybe_int
@@ -48,18 +49,6 @@ def _require_torch(what: str = "MultimodalModel") -> Any:
     except ImportError as e:
         raise MissingExtraError("torch", "torch", what) from e
     return torch
-
-
-@contextlib.contextmanager
-def _torch_threads(torch: Any, n: int | None) -> Iterator[None]:
-    # None -> one thread: the per-batch work is small, and intra-op threads that spin-wait on
-    # a busy machine made an epoch ~15x slower in our measurements; pass num_threads to use more
-    old = torch.get_num_threads()
-    torch.set_num_threads(1 if n is None else _num_threads(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _id_fields_of(schema: Schema, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -110,40 +99,46 @@ class MultimodalModel(Model):
         ``predict`` returns probabilities, higher ranks first in ``recommend``).
     text_encoder : ``"hashed"`` (trainable hashed word n-gram bag) or ``"minilm"`` (frozen
         all-MiniLM-L6-v2 sentence embeddings, computed once and cached; ``text`` extra).
-    dim : embedding size of every field.
+    factors : embedding size of every field (the FM part's latent dimension; called ``dim`` before).
     hidden : MLP hidden layer widths (``()`` gives a plain FM over the field embeddings).
     dropout : MLP dropout.
     reg : L2 weight on the embeddings and first-order weights each example uses (per-example
         regularisation as in libFM/SGD MF), and AdamW weight decay ``reg`` on dense weights.
-    lr, batch_size, epochs : Adam(W) learning rate, mini-batch size, maximum epochs.
+    lr : Adam(W) learning rate.
+    batch_size : mini-batch size.
+    epochs : maximum epochs.
     patience : early stopping after this many epochs without validation improvement; the best
         epoch's weights are kept. The learning rate is halved when validation loss stalls.
     validation_fraction : share of the training rows held out for early stopping (0 disables
         early stopping and trains ``epochs`` epochs).
-    n_buckets, ngram_range : hashed text encoder settings.
+    n_buckets : hash buckets of the hashed text encoder.
+    ngram_range : word n-gram lengths (min, max) of the hashed text encoder.
     min_count : categories / multi-hot members seen fewer times go to the out-of-vocabulary bucket.
-    user_field, item_field : the id fields ``recommend`` ranks over (default: the first and second
-        ``id`` fields when there are exactly two).
+    user_field : the id field of the users ``recommend`` ranks for (default: the first of exactly two ``id`` fields).
+    item_field : the id field of the items ``recommend`` ranks (default: the second of exactly two ``id`` fields).
     clip : clip regression predictions to the training target range.
     device : ``"cpu"``, ``"cuda"``… (None: CUDA when available, else CPU).
-    random_state, num_threads, verbose : seed, torch CPU threads (None: 1, see docs), tqdm progress bar.
+    random_state : seed of initialisation, shuffling and the validation split.
+    num_threads : torch CPU threads (None: 1, see docs).
+    verbose : progress bar over epochs (None: on a terminal only).
     """
 
     registry_name: ClassVar[str] = "multimodal"
     demo_params: ClassVar[dict[str, Any]] = {"epochs": 3}
+    renamed_params: ClassVar[dict[str, str]] = {"dim": "factors"}
 
     def __init__(self, fields: Mapping[str, str] | None = None, target: str = "rating", task: Task = "regression",
-                 text_encoder: Literal["hashed", "minilm"] = "hashed", dim: int = 16, hidden: Sequence[int] = (64, 32),
+                 text_encoder: Literal["hashed", "minilm"] = "hashed", factors: int = 16, hidden: Sequence[int] = (64, 32),
                  dropout: float = 0.1, reg: float = 0.05, lr: float = 3e-3, batch_size: int = 1024, epochs: int = 30,
                  patience: int = 3, validation_fraction: float = 0.1, n_buckets: int = 2**16,
                  ngram_range: Sequence[int] = (1, 2), min_count: int = 1, user_field: str | None = None,
                  item_field: str | None = None, clip: bool = True, device: str | None = None,
-                 random_state: int | None = 0, num_threads: int | None = None, verbose: bool = False):
+                 random_state: int | None = 0, num_threads: int | None = None, verbose: bool | None = None):
         self.fields = dict(fields) if fields is not None else None
         self.target = target
         self.task = task
         self.text_encoder = text_encoder
-        self.dim = dim
+        self.factors = factors
         self.hidden = list(hidden)
         self.dropout = dropout
         self.reg = reg
@@ -174,7 +169,7 @@ class MultimodalModel(Model):
             raise ValueError(f"task must be 'regression' or 'binary', got {self.task!r}")
         if self.text_encoder not in ("hashed", "minilm"):
             raise ValueError(f"text_encoder must be 'hashed' or 'minilm', got {self.text_encoder!r}")
-        for name in ("dim", "batch_size", "epochs", "n_buckets"):
+        for name in ("factors", "batch_size", "epochs", "n_buckets"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -236,10 +231,10 @@ class MultimodalModel(Model):
         perm = rng.permutation(n)
         val_rows, tr_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         device = self._torch_device(torch)
-        with _torch_threads(torch, self.num_threads):
+        with torch_threads(self.num_threads):
             torch.manual_seed(seed)
             sizes = schema.cardinalities()
-            net = mnn.MultimodalNet(len(schema.numeric), sizes["cat"], sizes["bag"], sizes["dense"], dim=int(self.dim),
+            net = mnn.MultimodalNet(len(schema.numeric), sizes["cat"], sizes["bag"], sizes["dense"], dim=int(self.factors),
                                     hidden=[int(h) for h in self.hidden], dropout=float(self.dropout), init_bias=init).to(device)
             self.history_ = self._train(torch, mnn, net, enc, y, tr_rows, val_rows, device, seed)
         self.net_ = net.cpu().eval()
@@ -255,8 +250,6 @@ class MultimodalModel(Model):
 
     def _train(self, torch: Any, mnn: Any, net: Any, enc: Encoded, y: np.ndarray, tr_rows: np.ndarray,
                val_rows: np.ndarray, device: Any, seed: int) -> list[dict[str, float]]:
-        from tqdm.auto import tqdm
-
         emb_params = [p for name, p in net.named_parameters() if name.startswith(("cat_", "bag_"))]
         dense_params = [p for name, p in net.named_parameters() if not name.startswith(("cat_", "bag_")) and name != "bias"]
         opt = torch.optim.AdamW([{"params": emb_params, "weight_decay": 0.0},
@@ -269,7 +262,7 @@ class MultimodalModel(Model):
         loader = mnn.make_loader(tr_enc, tr_y, int(self.batch_size), shuffle=True, seed=seed)
         best, best_state, bad_epochs = math.inf, None, 0
         history: list[dict[str, float]] = []
-        bar = tqdm(range(int(self.epochs)), desc="MultimodalModel", disable=not self.verbose, leave=False)
+        bar = progress(range(int(self.epochs)), verbose=self.verbose, desc="MultimodalModel", unit="epoch")
         for epoch in bar:
             net.train()
             total, count = 0.0, 0
@@ -300,6 +293,7 @@ class MultimodalModel(Model):
             logger.debug("MultimodalModel epoch %s", rec)
             if val_enc is not None and bad_epochs >= int(self.patience):
                 break
+        bar.close()
         if best_state is not None:
             net.load_state_dict(best_state)
         return history
@@ -322,7 +316,7 @@ class MultimodalModel(Model):
         torch = _require_torch()
         from . import nn as mnn
 
-        with _torch_threads(torch, self.num_threads):
+        with torch_threads(self.num_threads):
             return mnn.predict_encoded(self.net_, enc, torch.device("cpu"))
 
     def predict(self, df: Any) -> np.ndarray:
@@ -484,7 +478,7 @@ class MultimodalModel(Model):
         n_sd = sum(k.startswith("sd.") for k in shapes)
         if 2 * (len(cat) + len(bag) + len(dense)) + len(params["hidden"]) > n_sd:
             raise FormatError(f"{n_sd} state-dict arrays (sd.*) cannot hold the network the parameters describe")
-        specs.update(torch_state_specs(lambda: MultimodalNet(len(s.numeric), cat, bag, dense, dim=int(params["dim"]),
+        specs.update(torch_state_specs(lambda: MultimodalNet(len(s.numeric), cat, bag, dense, dim=int(params["factors"]),
                                                              hidden=[int(h) for h in params["hidden"]], dropout=0.0), "sd."))
         roles = extra.get("rec_roles")
         if roles is not None:
@@ -531,7 +525,7 @@ class MultimodalModel(Model):
         self.y_min_, self.y_max_, self.y_mean_ = extra["y_min"], extra["y_max"], extra["y_mean"]
         self.history_ = extra.get("history", [])
         sizes = s.cardinalities()
-        net = mnn.MultimodalNet(len(s.numeric), sizes["cat"], sizes["bag"], sizes["dense"], dim=int(self.dim),
+        net = mnn.MultimodalNet(len(s.numeric), sizes["cat"], sizes["bag"], sizes["dense"], dim=int(self.factors),
                                 hidden=[int(h) for h in self.hidden], dropout=float(self.dropout))
         state = {k[3:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("sd.")}
         net.load_state_dict(state, strict=True)

@@ -27,8 +27,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...exceptions import ResultTooLargeError
 from .fpgrowth import FPGrowth
+from .limits import DEFAULT_MAX_RULES, RULE_FRAME_BYTES, check_limit, fitting_count, human_bytes, rule_weights
 from .metrics import check_metric, rule_metrics
+
+
+def _check_candidates(sets: list, support: np.ndarray, single_consequent: bool, limit: int) -> None:
+    """Refuse more than ``limit`` candidate rules, naming a support that fits."""
+    if not limit:
+        return
+    depth = np.fromiter((len(x) for x in sets), dtype=np.int64, count=len(sets))
+    w = rule_weights(depth, single_consequent)
+    total = float(w.sum())
+    if total <= limit:
+        return
+    s, r = fitting_count(support, w, limit)
+    raise ResultTooLargeError(
+        f"association_rules: {int(total):,} candidate rules ({'one-item consequents' if single_consequent else 'every antecedent/consequent split'} "
+        f"of {len(sets):,} itemsets) is more than max_rules={limit:,}; they would take about "
+        f"{human_bytes(total * RULE_FRAME_BYTES)} or more. The itemsets with support >= {s:.6g} give at most "
+        f"{int(r):,}, which fits. Or use single_consequent=True, FPGrowth(...).rules_to_parquet (streamed), or "
+        "raise max_rules (None: no limit).")
 
 def association_rules(
     itemsets: Any,
@@ -37,6 +57,7 @@ def association_rules(
     *,
     single_consequent: bool = False,
     top_k: int | None = None,
+    max_rules: int | None = DEFAULT_MAX_RULES,
 ) -> pd.DataFrame:
     """Rules ``A → C`` whose ``metric`` is at least ``min_threshold``.
 
@@ -48,6 +69,13 @@ def association_rules(
     into a non-empty antecedent and consequent is considered (mlxtend semantics); with
     ``single_consequent=True`` only one-item consequents (pyfim/Spark/arules semantics).
     Returns mlxtend's columns; ``top_k`` keeps the ``top_k`` rules with the highest ``metric``.
+    ``metric`` is any of the columns, ``representativity`` included.
+
+    Size guard: for a DataFrame, every candidate split is built as Python objects before the
+    threshold is applied, so more than ``max_rules`` candidates (``Σ 2^|X| − 2``, or ``Σ |X|``
+    with ``single_consequent``; default 10,000,000; None: no limit) raise
+    :class:`~tastebud.exceptions.ResultTooLargeError` with the count and a support that fits.
+    For a fitted ``FPGrowth`` its own ``max_rules`` applies (see :meth:`FPGrowth.rules`).
     """
     if isinstance(itemsets, FPGrowth):
         return itemsets.rules(metric=metric, min_threshold=min_threshold, single_consequent=single_consequent, top_k=top_k)
@@ -55,6 +83,8 @@ def association_rules(
     if not isinstance(itemsets, pd.DataFrame) or not {"support", "itemsets"} <= set(itemsets.columns):
         raise ValueError("itemsets must be a fitted FPGrowth or a DataFrame with columns 'support' and 'itemsets'")
     sets = [frozenset(s) for s in itemsets["itemsets"]]
+    _check_candidates(sets, itemsets["support"].to_numpy(dtype=np.float64), single_consequent,
+                      check_limit(max_rules, "max_rules"))
     use_counts = "count" in itemsets.columns
     val = itemsets["count" if use_counts else "support"].to_numpy(dtype=np.float64)
     sup = dict(zip(sets, val))

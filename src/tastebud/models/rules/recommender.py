@@ -30,26 +30,41 @@ from ...exceptions import DataError
 from ...kernels import fpgrowth as K
 from ..base import Model
 from .fpgrowth import FPGrowth, check_trie, trie_specs
+from .limits import DEFAULT_MAX_ITEMSETS, DEFAULT_MAX_RULES
 
 
 class RuleRecommender(Model):
     """Basket completion from association rules (one-item consequents).
 
-    Parameters: ``min_support`` (fraction or count, as :class:`FPGrowth`), ``min_confidence``,
-    ``max_len`` (longest itemset, so antecedents have at most ``max_len - 1`` items),
-    ``metric`` ("confidence" or "lift") ranking the consequents, ``fill_popular``.
+    Parameters
+    ----------
+    min_support : fraction of baskets in (0, 1] or absolute count >= 1, as :class:`FPGrowth`.
+    min_confidence : keep rules A → c with confidence at least this.
+    max_len : longest itemset mined, so antecedents have at most ``max_len - 1`` items (None: no limit).
+    metric : ``"confidence"`` or ``"lift"``, the score of a consequent.
+    fill_popular : complete short lists with the most popular remaining items.
+    max_itemsets, max_rules : the size guards of :class:`FPGrowth` (the model keeps its rules in
+        memory, 24 bytes each); exceeding one raises :class:`~tastebud.exceptions.ResultTooLargeError`
+        naming a ``min_support`` that fits.
     """
 
     registry_name = "rules"
     demo_params = {"min_support": 0.005, "min_confidence": 0.1}
 
     def __init__(self, min_support: float | int = 0.001, min_confidence: float = 0.1, max_len: int | None = 4,
-                 metric: str = "confidence", fill_popular: bool = True):
+                 metric: str = "confidence", fill_popular: bool = True,
+                 max_itemsets: int | None = DEFAULT_MAX_ITEMSETS, max_rules: int | None = DEFAULT_MAX_RULES):
         self.min_support = min_support
         self.min_confidence = min_confidence
         self.max_len = max_len
         self.metric = metric
         self.fill_popular = fill_popular
+        self.max_itemsets = max_itemsets
+        self.max_rules = max_rules
+
+    def _fpgrowth(self) -> FPGrowth:
+        return FPGrowth(min_support=self.min_support, max_len=self.max_len, max_itemsets=self.max_itemsets,
+                        max_rules=self.max_rules)
 
     def fit(self, data: Any) -> "RuleRecommender":
         if self.metric not in ("confidence", "lift"):
@@ -57,7 +72,7 @@ class RuleRecommender(Model):
         if not (0.0 <= float(self.min_confidence) <= 1.0):
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}")
         b = as_baskets(data)
-        fp = FPGrowth(min_support=self.min_support, max_len=self.max_len).fit(b)
+        fp = self._fpgrowth().fit(b)
         ra = fp.rule_arrays("confidence", float(self.min_confidence), single_consequent=True)
         n = float(fp.n_baskets_)
         conf = ra.count / ra.antecedent_count
@@ -152,6 +167,47 @@ class RuleRecommender(Model):
         ids, scores = self.recommend([list(items)], k=k)
         return ids[0], scores[0]
 
+    def explain(self, basket: Sequence[Any], targets: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rule behind each of ``targets`` for ``basket``: the kept rule A → c with A ⊆ basket
+        whose ``metric`` is highest (the one that gave c its score in :meth:`recommend`), as
+        ``{"item", "rule": {"antecedent": [...], "consequent", "support", "confidence", "lift"}}``;
+        ``"rule": None`` for a target no rule reaches (a popularity fill-in). Unknown basket items
+        are ignored."""
+        self._check_fitted()
+        fp = self.fp_
+        ix = self.items_.index(list(basket), missing="mask")
+        in_basket = np.zeros(len(fp.rank_item_), dtype=bool)
+        r = self._rank_of[ix[ix >= 0]]
+        in_basket[r[r >= 0]] = True
+        node_of_rule = np.repeat(np.arange(len(self.r_indptr_) - 1), np.diff(self.r_indptr_))
+        n = float(fp.n_baskets_)
+        out = []
+        for c in self.items_.index(list(targets)).tolist():
+            best = None
+            rc = int(self._rank_of[c])
+            for j in np.flatnonzero(self.r_cons_ == rc).tolist():
+                node, ant = int(node_of_rule[j]), []
+                while node > 0 and in_basket[fp.t_item_[node]]:
+                    ant.append(int(fp.t_item_[node]))
+                    node = int(fp.t_parent_[node])
+                if node > 0 or not ant or len(ant) > self._max_ant:
+                    continue  # the antecedent is not inside the basket
+                if best is None or self.r_score_[j] > best[0]:
+                    best = (float(self.r_score_[j]), int(node_of_rule[j]), ant)
+            if best is None:
+                out.append({"item": self.items_.ids[c].tolist(), "rule": None})
+                continue
+            _, node, ant = best
+            ant_ids = self.items_.ids[fp.rank_item_[ant]].tolist()
+            n_ant = float(fp.t_count_[node])
+            n_both = float(fp.t_count_[fp._node(ant_ids + [self.items_.ids[c]])])
+            conf = n_both / n_ant
+            out.append({"item": self.items_.ids[c].tolist(),
+                        "rule": {"antecedent": ant_ids, "consequent": self.items_.ids[c].tolist(),
+                                 "support": n_both / n, "confidence": conf,
+                                 "lift": conf / (float(self.item_counts_[c]) / n)}})
+        return out
+
     def rules(self, **kw: Any):
         """The kept rules as a DataFrame (mlxtend columns)."""
         self._check_fitted()
@@ -181,7 +237,7 @@ class RuleRecommender(Model):
         check_trie(path, arrays, "fp_", extra["fp"])
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        fp = FPGrowth(min_support=self.min_support, max_len=self.max_len)
+        fp = self._fpgrowth()
         fp._set_arrays({k[3:]: v for k, v in arrays.items() if k.startswith("fp_")}, extra["fp"])
         fp.fitted_ = True
         self.fp_ = fp

@@ -40,7 +40,9 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("torch", "torch", "SASRec") from e
 
+from ..._progress import progress
 from ..._threads import num_threads as _num_threads
+from ..._threads import torch_threads
 from ...array_specs import ArraySpec, index, indptr
 from ...data.idmap import IdMap
 from ...data.interactions import Interactions
@@ -52,6 +54,7 @@ logger = logging.getLogger("tastebud")
 
 _NET_PREFIX = "net."
 _VALID_MAX_USERS = 5_000
+_HOLDOUT_MIN_USERS = 1_000  # the internal hold-out takes at least this many users (or all)
 _LOSSES = ("bce", "gbce", "sampled_ce", "ce")
 # Item2Vec epochs of init_embeddings="item2vec": on amazon-games 20 epochs gave the E=12 ALBERT
 # variant sampled NDCG@10 0.551 (mean of 3 seeds) against 0.533-0.544 with 5 (2 seeds), and
@@ -72,13 +75,19 @@ def _resolve_device(device: Any) -> "torch.device":
 class SASRec(Recommender):
     """Self-attentive sequential recommender (Kang & McAuley 2018) with optional ALBERT compression.
 
+    The defaults are the best settings measured on amazon-games (docs/sasrec.md): the paper's
+    architecture (H = 50, 2 blocks, 1 head, dropout 0.5), BCE with 32 negatives per position,
+    Adam lr 2e-3, the item table started from Item2Vec, and early stopping on an internal hold-out
+    (the last item of a sample of training users, ``validation_fraction``). ``SASRec.paper()``
+    gives the paper's own settings.
+
     Parameters
     ----------
-    hidden : model width H (the paper uses 50 on Amazon data).
+    hidden : model width H (the paper's 50).
     layers : number of self-attention blocks B (paper: 2).
     heads : attention heads (paper: 1).
     max_len : longest history the model reads (paper: 50 on Amazon); older items are dropped.
-    dropout : dropout rate (paper: 0.5 on the sparse Amazon sets, 0.2 on MovieLens).
+    dropout : dropout rate (the paper's 0.5 for the sparse Amazon sets; it used 0.2 on MovieLens-1M).
     embedding_dim : E; ``E < hidden`` turns on ALBERT's factorized item embedding
         (an E-dim table projected to H by a bias-free linear map). None: no factorization.
     share_layers : ALBERT cross-layer sharing: one block's weights used in all ``layers`` blocks.
@@ -89,15 +98,25 @@ class SASRec(Recommender):
     loss : ``"bce"`` (sampled negatives, as in the paper), ``"gbce"`` (gSASRec's generalised
         BCE), ``"sampled_ce"`` (softmax over the target and the sampled negatives) or ``"ce"``
         (full softmax over all items; costs O(|I|) per position). Equations in the module docstring.
-    n_negatives : negatives per position for every loss but ``"ce"``.
+    n_negatives : negatives per position for every loss but ``"ce"`` (32; the paper used 1).
     gbce_t : calibration parameter t ∈ [0, 1] of ``"gbce"`` (gSASRec's default 0.75).
-    epochs, batch_size, lr : Adam training (β = (0.9, 0.98) as in the reference code).
-    patience : with validation data, stop after this many epochs without a better validation
-        NDCG@10 and restore the best epoch's weights.
-    random_state : seed of initialisation, shuffling and negative sampling.
+    init : ``"item2vec"`` (default): start the item table from an Item2Vec fitted on the training
+        sequences (see :meth:`fit`); ``"random"``: the paper's random initialisation.
+    epochs : maximum training epochs (Adam; early stopping usually ends training far sooner).
+    batch_size : sequences per mini-batch.
+    lr : Adam learning rate (β = (0.9, 0.98) as in the reference code; the paper used 1e-3).
+    patience : stop after this many epochs without a better validation NDCG@10 and restore the
+        best epoch's weights.
+    validation_fraction : when ``fit`` gets no ``valid``, the share of training users (those with
+        at least 3 items) whose last item is held out for early stopping — at least 1,000 users
+        (all of them when fewer) and at most 5,000. Those items are left out of training but kept
+        in the stored histories that ``recommend`` reads. 0 turns early stopping off (all
+        ``epochs`` on all data).
+    random_state : seed of initialisation, shuffling, negative sampling and the hold-out.
     device : ``"cpu"``, ``"cuda"``, ... ; None picks CUDA when available.
-    num_threads : CPU threads for torch (None → ``TASTEBUD_NUM_THREADS`` → all cores).
-    verbose : show a progress bar over epochs.
+    num_threads : CPU threads for torch (None: 1, the fastest on the measured 2-core machine;
+        Item2Vec's numba kernels use ``TASTEBUD_NUM_THREADS``, else all cores).
+    verbose : progress bar over epochs (None: on a terminal only).
 
     Learned state: ``net_`` (the :class:`~tastebud.models.sequential.sasrec_nn.SASRecNet`), ``users_``,
     ``items_``, ``seen_`` (each user's items), the ordered histories (see :meth:`history`),
@@ -105,30 +124,31 @@ class SASRec(Recommender):
     """
 
     registry_name = "sasrec"
-    # one torch thread: on the 2-core dev VM two threads made an epoch ~4x slower (docs/sasrec.md)
-    demo_params = {"hidden": 32, "max_len": 20, "epochs": 10, "lr": 2e-3, "num_threads": 1}
+    demo_params = {"hidden": 32, "max_len": 20, "epochs": 10, "init": "random"}
 
     def __init__(
         self,
-        hidden: int = 64,
+        hidden: int = 50,
         layers: int = 2,
         heads: int = 1,
         max_len: int = 50,
-        dropout: float = 0.2,
+        dropout: float = 0.5,
         embedding_dim: int | None = None,
         share_layers: bool = False,
         positions: Literal["recency", "first"] = "recency",
         loss: Literal["bce", "gbce", "sampled_ce", "ce"] = "bce",
-        n_negatives: int = 1,
+        n_negatives: int = 32,
         gbce_t: float = 0.75,
-        epochs: int = 100,
+        init: Literal["item2vec", "random"] = "item2vec",
+        epochs: int = 200,
         batch_size: int = 128,
-        lr: float = 1e-3,
-        patience: int = 10,
+        lr: float = 2e-3,
+        patience: int = 15,
+        validation_fraction: float = 0.1,
         random_state: int = 0,
         device: str | None = None,
         num_threads: int | None = None,
-        verbose: bool = True,
+        verbose: bool | None = None,
     ):
         self.hidden = hidden
         self.layers = layers
@@ -141,10 +161,12 @@ class SASRec(Recommender):
         self.loss = loss
         self.n_negatives = n_negatives
         self.gbce_t = gbce_t
+        self.init = init
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.patience = patience
+        self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.device = device
         self.num_threads = num_threads
@@ -177,6 +199,25 @@ class SASRec(Recommender):
             raise ValueError(f"gbce_t must be in [0, 1], got {self.gbce_t!r}")
         if not float(self.lr) > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.init not in ("item2vec", "random"):
+            raise ValueError(f"init must be 'item2vec' or 'random', got {self.init!r}")
+        vf = self.validation_fraction
+        if isinstance(vf, bool) or not isinstance(vf, (int, float, np.integer, np.floating)) or not 0.0 <= float(vf) < 1.0:
+            raise ValueError(f"validation_fraction must be a number in [0, 1), got {vf!r}")
+
+    @classmethod
+    def paper(cls, dense: bool = False, **overrides: Any) -> "SASRec":
+        """The settings of Kang & McAuley (2018) and their reference code: H = 50, 2 blocks, 1
+        head, BCE with one sampled negative per position, Adam lr 1e-3, batch 128, random
+        initialisation, 200 epochs without early stopping, and max_len 50 with dropout 0.5 for
+        sparse data (Amazon, Steam) or, with ``dense=True``, max_len 200 with dropout 0.2
+        (MovieLens-1M). ``overrides`` replace any of these. On amazon-games these trained far
+        slower than the defaults (docs/sasrec.md)."""
+        params: dict[str, Any] = {"hidden": 50, "layers": 2, "heads": 1, "max_len": 200 if dense else 50,
+                                  "dropout": 0.2 if dense else 0.5, "loss": "bce", "n_negatives": 1, "init": "random",
+                                  "epochs": 200, "batch_size": 128, "lr": 1e-3, "validation_fraction": 0.0}
+        params.update(overrides)
+        return cls(**params)
 
     def _build_net(self, n_items: int) -> SASRecNet:
         return SASRecNet(n_items, hidden=int(self.hidden), layers=int(self.layers), heads=int(self.heads),
@@ -196,15 +237,20 @@ class SASRec(Recommender):
         on full-ranking NDCG@10 (up to 5,000 users). With ``append_valid`` (default) the
         validation item is appended to the user's stored history after training, so
         ``recommend(users)`` then predicts the item *after* it: the leave-last-out test.
+        Without ``valid``, the last item of a ``validation_fraction`` sample of the training users
+        is held out for early stopping (and kept in their stored histories); with
+        ``validation_fraction=0`` all ``epochs`` run on all the data.
 
         ``init_embeddings`` (optional) initialises the item table from pretrained vectors: a
         fitted model with ``item_vectors()`` and ``items_`` (e.g. :class:`tastebud.Item2Vec`),
         a dict ``{item: vector}`` or a DataFrame indexed by item id. Their width must equal the
         table's (``embedding_dim`` or ``hidden``); they are rescaled to the default init scale.
-        ``"item2vec"`` fits :class:`tastebud.Item2Vec` (skip-gram, the table's width, 20 epochs,
+        ``"item2vec"`` (what ``init="item2vec"``, the default, does when ``init_embeddings`` is
+        not given) fits :class:`tastebud.Item2Vec` (skip-gram, the table's width, 20 epochs,
         the model's ``random_state`` and ``num_threads``) on the training sequences first (6–19 s
         on amazon-games on one thread, where it lifted sampled NDCG@10 from 0.549 to 0.560 for SASRec
         and from 0.498 to 0.551 for the factorized ALBERT variant; docs/sasrec.md).
+        ``"random"`` keeps the random initialisation.
         """
         self._check_params()
         seqs = as_sequences(data)
@@ -214,37 +260,54 @@ class SASRec(Recommender):
         hist = [seqs.sequence(u).copy() for u in range(seqs.n_users)]
 
         # ---- validation targets (user index -> item index)
-        val_u, val_i = self._validation_targets(valid, seqs, hist)
+        held_out = valid is None or isinstance(valid, str)  # the targets are the users' own last items
+        if valid is None:
+            val_u, val_i = self._holdout_targets(hist)
+        else:
+            val_u, val_i = self._validation_targets(valid, seqs, hist)
         train_hist = hist
-        if isinstance(valid, str):  # "last": train without the held-out items
+        if held_out and len(val_u):  # train without the held-out items
             vset = set(val_u.tolist())
             train_hist = [h[:-1] if u in vset else h for u, h in enumerate(hist)]
+        if init_embeddings is None and self.init == "item2vec":
+            init_embeddings = "item2vec"
+        elif isinstance(init_embeddings, str) and init_embeddings == "random":
+            init_embeddings = None
 
         dev = _resolve_device(self.device)
         torch.manual_seed(int(self.random_state))
-        old_threads = torch.get_num_threads()
-        torch.set_num_threads(_num_threads(self.num_threads))
-        try:
+        with torch_threads(self.num_threads):
             net = self._build_net(n_items).to(dev)
             if init_embeddings is not None:
                 self._init_from(net, init_embeddings, seqs.items, train_hist)
             self.net_, self._device = net, dev
             self._train(net, train_hist, n_items, val_u, val_i, dev)
-        finally:
-            torch.set_num_threads(old_threads)
 
         # ---- stored state: ordered histories (+ validation item) and the seen matrix
         final = [h.copy() for h in hist]
-        if append_valid and not isinstance(valid, str):
+        if append_valid and not held_out:
             for u, i in zip(val_u.tolist(), val_i.tolist()):
                 final[u] = np.append(final[u], i)
         self._set_histories(final, seqs.users, seqs.items)
         self.fitted_ = True
         return self
 
-    def _validation_targets(self, valid: Any, seqs: Sequences, hist: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        if valid is None:
+    def _holdout_targets(self, hist: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The internal hold-out: (users, their last items) for a seeded ``validation_fraction``
+        sample of the users with ≥ 3 items, at least 1,000 (or all) and at most 5,000."""
+        frac = float(self.validation_fraction)
+        eligible = np.array([j for j, h in enumerate(hist) if len(h) >= 3], dtype=np.int64)
+        if frac <= 0 or len(eligible) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
+        n = int(round(frac * len(eligible)))
+        n = min(max(n, min(_HOLDOUT_MIN_USERS, len(eligible))), _VALID_MAX_USERS, len(eligible))
+        rng = np.random.default_rng([int(self.random_state), 1])
+        u = np.sort(rng.choice(eligible, n, replace=False)) if n < len(eligible) else eligible
+        logger.info("SASRec: early stopping on the last item of %d of %d training users (validation_fraction=%g)",
+                    len(u), len(hist), frac)
+        return u, np.array([hist[j][-1] for j in u], dtype=np.int64)
+
+    def _validation_targets(self, valid: Any, seqs: Sequences, hist: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(valid, str):
             if valid != "last":
                 raise ValueError(f"valid must be None, 'last', Interactions, a dict or a DataFrame; got {valid!r}")
@@ -280,7 +343,7 @@ class SASRec(Recommender):
 
         width = int(self.embedding_dim) if self.embedding_dim is not None else int(self.hidden)
         t0 = time.perf_counter()
-        i2v = Item2Vec(dim=width, epochs=_ITEM2VEC_INIT_EPOCHS, random_state=int(self.random_state),
+        i2v = Item2Vec(factors=width, epochs=_ITEM2VEC_INIT_EPOCHS, random_state=int(self.random_state),
                        num_threads=self.num_threads).fit([h for h in train_hist if len(h)])
         logger.info("SASRec: Item2Vec init (dim %d) fitted in %.1f s", width, time.perf_counter() - t0)
         return np.asarray(i2v.items_.ids, dtype=np.int64), np.asarray(i2v.item_vectors(), dtype=np.float32)
@@ -350,7 +413,6 @@ class SASRec(Recommender):
     def _train(self, net: SASRecNet, train_hist: list[np.ndarray], n_items: int, val_u: np.ndarray,
                val_i: np.ndarray, dev: "torch.device") -> None:
         from torch.utils.data import DataLoader
-        from tqdm.auto import tqdm
 
         ds = SequenceDataset([h + 1 for h in train_hist], n_items, int(self.max_len),
                              int(self.n_negatives) if self.loss != "ce" else 0, seed=int(self.random_state))
@@ -369,7 +431,7 @@ class SASRec(Recommender):
         do_val = len(val_u) > 0
 
         self.history_: list[dict[str, float]] = []
-        bar = tqdm(range(1, int(self.epochs) + 1), desc="SASRec", unit="epoch", disable=not self.verbose, leave=False)
+        bar = progress(range(1, int(self.epochs) + 1), verbose=self.verbose, desc="SASRec", unit="epoch")
         # the best epoch so far, filled in by _epochs as it goes, so that Ctrl-C still keeps it
         best: dict[str, Any] = {"state": None, "epoch": 0}
         try:
@@ -550,6 +612,44 @@ class SASRec(Recommender):
             return self.recommend_for_histories(items, k, filter_seen, candidates, unknown)
         ids, sc = self.recommend_for_histories([items], k, filter_seen, candidates, unknown)
         return ids[0], sc[0]
+
+    def explain_history(self, items: Sequence[Any], unknown: Literal["skip", "raise"] = "skip") -> dict[str, Any]:
+        """Attention weights of the next-item query over the history ``items`` (oldest first).
+
+        The query is the last position's hidden state; in block b it attends to the history with
+        weights softmax(q·kⱼ/√d) (causal, padding masked), averaged over heads. Returns
+        ``{"items": [...], "weights": [...], "layers": [[...], ...]}``: the history items the
+        model read (the last ``max_len``), the last block's weights (summing to 1, the strongest
+        influence on the ranking) and each block's weights. The same weights explain every
+        recommended item, since the query does not depend on the candidate."""
+        self._check_fitted()
+        idx = self._map_history(items, unknown)[-int(self.max_len):]
+        if len(idx) == 0:
+            return {"items": [], "weights": [], "layers": []}
+        net = self.net_.eval()
+        seen: list[tuple[Any, Any, Any, Any]] = []
+
+        def grab(mod, args, out):
+            seen.append((mod, args[0], args[1], args[2]))
+
+        hooks = [b.attn.register_forward_hook(grab) for b in net.blocks]
+        try:
+            x = torch.as_tensor(np.asarray(idx, dtype=np.int64)[None, :] + 1, device=self._device)
+            with torch.no_grad():
+                net(x)
+                layers = []
+                for mod, q_in, kv_in, allowed in seen:
+                    L, d = q_in.shape[1], q_in.shape[2] // mod.heads
+                    q = mod.q(q_in[:, -1:]).view(1, 1, mod.heads, d).transpose(1, 2)
+                    k = mod.k(kv_in).view(1, L, mod.heads, d).transpose(1, 2)
+                    att = (q @ k.transpose(-1, -2)) / d ** 0.5
+                    att = att.masked_fill(~allowed[:, :, -1:, :], float("-inf")).softmax(-1)
+                    layers.append(att.mean(1)[0, 0].float().cpu().numpy().astype(np.float64))
+        finally:
+            for h in hooks:
+                h.remove()
+        return {"items": self.items_.ids[idx].tolist(), "weights": layers[-1].tolist(),
+                "layers": [w.tolist() for w in layers]}
 
     def item_vectors(self) -> np.ndarray:
         """Item output embeddings Mᵢ (n_items, hidden) (projected when factorized)."""
