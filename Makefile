@@ -23,14 +23,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,torch,text,serve,report,browser]'
 	touch $@ $(VENV)/.installed-demo
 
-# The page test drives Debian's chromium with Playwright (never Playwright's own browser download,
-# which needs the internet). Installed once, as root, when missing; skipped quietly otherwise.
+# Browser tests (the experiment report; the service page) drive Debian's chromium with Playwright, never
+# Playwright's own browser download (it needs the internet). Installed once, as root, when missing;
+# without it those tests skip with a message.
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
-	      || echo "warning: could not install chromium; the browser test will be skipped"; \
-	  else echo "note: /usr/bin/chromium missing and not root; the browser test will be skipped"; fi; \
+	      || echo "warning: could not install chromium; the browser tests will be skipped"; \
+	  else echo "note: /usr/bin/chromium missing and not root; the browser tests will be skipped"; fi; \
 	fi
 
 demo: $(VENV)/.installed-demo
@@ -49,4 +50,4 @@ bench-quick: $(VENV)/.installed-test
 	for b in $(filter-out benchmarks/mf.py,$(wildcard benchmarks/*.py)); do $(BIN)/python $$b --quick --json benchmarks/out/$$(basename $$b .py).json || exit 1; done
 
 clean:
-	rm -rf $(VENV) report build dist src/*.egg-info .pytest_cache test-artifacts
+	rm -rf $(VENV) report build dist src/*.egg-info .pytest_cache test-artifacts runs

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 __all__ = [
     "rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr_at_k", "hit_rate_at_k",
-    "coverage", "sampled_rank_metrics", "hits_matrix", "ranking_metrics",
+    "coverage", "sampled_rank_metrics", "sampled_rank_values", "hits_matrix", "ranking_metrics",
 ]
 
 
@@ -246,6 +246,11 @@ def sampled_rank_metrics(pos_scores: Any, neg_scores: Any, k: int = 10, ties: st
     Sampled metrics overestimate full-ranking quality (Krichene & Rendle, KDD 2020): report them only
     to compare with papers that used them.
     """
+    return {name: float(v.mean()) for name, v in sampled_rank_values(pos_scores, neg_scores, k, ties).items()}
+
+
+def sampled_rank_values(pos_scores: Any, neg_scores: Any, k: int = 10, ties: str = "pessimistic") -> dict[str, np.ndarray]:
+    """The per-case values whose means :func:`sampled_rank_metrics` returns (same arguments)."""
     pos = np.asarray(pos_scores, dtype=np.float64).ravel()
     neg = np.asarray(neg_scores, dtype=np.float64)
     if neg.ndim != 2 or neg.shape[0] != len(pos):
@@ -268,8 +273,8 @@ def sampled_rank_metrics(pos_scores: Any, neg_scores: Any, k: int = 10, ties: st
         raise ValueError(f"ties must be 'pessimistic', 'optimistic' or 'average', got {ties!r}")
     hit = rank < k
     return {
-        f"hit_rate@{k}": float(hit.mean()),
-        f"ndcg@{k}": float(np.where(hit, 1.0 / np.log2(rank + 2), 0.0).mean()),
-        f"mrr@{k}": float(np.where(hit, 1.0 / (rank + 1), 0.0).mean()),
-        "auc": float((1.0 - rank / neg.shape[1]).mean()),
+        f"hit_rate@{k}": hit.astype(np.float64),
+        f"ndcg@{k}": np.where(hit, 1.0 / np.log2(rank + 2), 0.0),
+        f"mrr@{k}": np.where(hit, 1.0 / (rank + 1), 0.0),
+        "auc": 1.0 - rank / neg.shape[1],
     }
