@@ -58,6 +58,10 @@ def make(name: str, data: dict[str, Any]) -> Any:
         p = kw(cls, factors=3)
     elif name == "fm":
         p = {**kw(cls, factors=3, epochs=6), "num_threads": 1}
+    elif name == "ffm":
+        p = {"factors": 3, "epochs": 3, "num_threads": 1}
+    elif name == "bpr-fm":
+        p = {"factors": 3, "epochs": 3, "num_threads": 1}
     elif name == "item2vec":
         p = {**kw(cls, factors=4, epochs=2), "num_threads": 1}
     elif name == "fpgrowth":

@@ -144,6 +144,51 @@ def _fm() -> None:
         FM(**model_kwargs(FM, solver=solver, factors=2, epochs=2, random_state=0)).fit(X, y).predict(X)
         FM(**model_kwargs(FM, task="classification", solver=solver, factors=2, epochs=2, random_state=0)) \
             .fit(X, np.sign(y)).predict(X)
+    # ordinal task (cutpoint kernels); relational designs (block kernels), in recommender mode too
+    from .models.fm.relational import RelationBlock
+
+    ordinal = np.digitize(y, [-0.5, 0.5])
+    FM(**model_kwargs(FM, task="ordinal", factors=2, epochs=2, random_state=0)).fit(X, ordinal).predict_proba(X)
+    rels = [RelationBlock(rng.integers(0, 5, 40), sp.random(5, 4, density=0.5, format="csr", random_state=1))]
+    for task, yy in (("regression", y), ("ordinal", ordinal)):
+        for block in (True, False):
+            m = FM(**model_kwargs(FM, task=task, factors=2, epochs=2, block=block, random_state=0))
+            m.fit(X, yy, relations=rels).predict(X, relations=rels)
+    m = FM(**model_kwargs(FM, factors=2, epochs=2, implicit="both", random_state=0)).fit(data)
+    m.predict(users[:5], items[:5])
+
+
+def _ffm() -> None:
+    import scipy.sparse as sp
+
+    from .models.fm.ffm import FieldAwareFM
+
+    data = _ratings()
+    users, items = data.users.ids, data.items.ids
+    m = FieldAwareFM(factors=2, epochs=1, random_state=0).fit(data)
+    m.predict(users[:5], items[:5])
+    _exercise(m, users, items)
+    X = sp.random(40, 10, density=0.3, format="csr", random_state=0)
+    y = np.random.default_rng(0).normal(size=40)
+    fields = np.arange(10) % 3
+    FieldAwareFM(factors=2, epochs=1, random_state=0).fit(X, y, fields).predict(X)
+    FieldAwareFM(task="classification", factors=2, epochs=1, adaptive="none", random_state=0) \
+        .fit(X, np.sign(y), fields).predict_proba(X)
+
+
+def _bpr_fm() -> None:
+    import pandas as pd
+
+    from .models.fm.bpr_fm import BPRFactorizationMachine
+    from .models.fm.templates import pitf
+
+    data = _ratings()
+    m = BPRFactorizationMachine(factors=4, epochs=1, random_state=0).fit(data)
+    _exercise(m, data.users.ids, data.items.ids)
+    df = pd.DataFrame({"user": [0, 0, 1, 2], "item": [0, 1, 1, 0], "tag": [0, 1, 2, 1]})
+    t = pitf()
+    m = BPRFactorizationMachine(factors=4, epochs=1, random_state=0).fit(t.fit_design(df))
+    m.rank(t.context_rows(df), k=2)
 
 
 def _item2vec() -> None:
@@ -236,13 +281,15 @@ FAMILIES: dict[str, Callable[[], None]] = {
     "item2vec": _item2vec,
     "rules": _rules,
     "fm": _fm,
+    "ffm": _ffm,
+    "bpr-fm": _bpr_fm,
 }
-# run first, alone: kernels that several families call
-SHARED = ["topk"]
+# run first, alone: kernels that several families call (bpr-fm calls the fm and bpr families' helpers)
+SHARED = ["topk", "bpr-fm"]
 # then these groups, in parallel with --jobs 2: no kernel function is used by two groups
 # (neighbours: KNNBaseline's SGD baselines run the MF kernel)
-GROUPS = [["rules", "fm"], ["mf", "svdpp", "als", "ials", "bpr", "ease", "puresvd", "neighbours", "transitions", "evaluate",
-                            "item2vec"]]
+GROUPS = [["rules", "fm", "ffm"],
+          ["mf", "svdpp", "als", "ials", "bpr", "ease", "puresvd", "neighbours", "transitions", "evaluate", "item2vec"]]
 
 
 # ------------------------------------------------------------------ numba statistics

@@ -80,6 +80,29 @@ def _contains(indices, s, e, j):
     return lo < e and indices[lo] == j
 
 
+@njit(cache=True, fastmath=False)
+def draw_triple(state, rows, indptr, indices, n_items, verify_negative):
+    """A BPR sample from the stream ``state``: a stored positive (u, i) drawn uniformly (``rows``:
+    the row of each stored entry of the CSR ``indptr, indices``) and j uniform over the items,
+    redrawn while it is a positive of u (``verify_negative``, at most 100 tries). Returns
+    (state, u, i, j) with j = −1 when u has no negative or the redraws ran out."""
+    state, m = _randint(state, len(indices))
+    u = rows[m]
+    i = indices[m]
+    s, e = indptr[u], indptr[u + 1]
+    if e - s >= n_items:
+        return state, u, i, -1
+    state, j = _randint(state, n_items)
+    if verify_negative:
+        tries = 0
+        while _contains(indices, s, e, j) and tries < 100:
+            state, j = _randint(state, n_items)
+            tries += 1
+        if tries == 100:
+            return state, u, i, -1
+    return state, u, i, j
+
+
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def _diff_dot(p, qi, qj, k):
     """p·(qi − qj); the one reduction allowed to reassociate (so it vectorises); no nnan/ninf."""
@@ -122,22 +145,10 @@ def bpr_epoch(indptr, indices, rows, P, Q, b, lr, reg, seed, epoch, n_blocks, ve
         hi = (nnz * (blk + 1)) // n_blocks
         state = stream_seed(seed, epoch, blk)
         for _ in range(lo, hi):
-            state, m = _randint(state, nnz)
-            u = rows[m]
-            i = indices[m]
-            s, e = indptr[u], indptr[u + 1]
-            if e - s >= n_items:
+            state, u, i, j = draw_triple(state, rows, indptr, indices, n_items, verify_negative)
+            if j < 0:
                 skipped[blk] += 1
                 continue
-            state, j = _randint(state, n_items)
-            if verify_negative:
-                tries = 0
-                while _contains(indices, s, e, j) and tries < 100:
-                    state, j = _randint(state, n_items)
-                    tries += 1
-                if tries == 100:
-                    skipped[blk] += 1
-                    continue
             x = bpr_update(u, i, j, P, Q, b, lr, reg)
             if x > 0:
                 correct[blk] += 1

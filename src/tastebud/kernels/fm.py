@@ -62,28 +62,46 @@ def fm_q(indptr, indices, data, V, Q):  # pragma: no cover - compiled
             Q[r, f] = a
 
 
+@njit(cache=True, fastmath=False)
+def row_parts(ind, dat, w, V, q):  # pragma: no cover - compiled
+    """One sparse row (``ind``, ``dat``): returns b = Σ wᵢxᵢ + ½Σ_f[(Σ v x)² − Σ v²x²] and writes
+    q[f] = Σ v_{i,f} xᵢ."""
+    k = V.shape[1]
+    s = 0.0
+    for p in range(len(ind)):
+        s += w[ind[p]] * dat[p]
+    for f in range(k):
+        a = 0.0
+        b = 0.0
+        for p in range(len(ind)):
+            t = V[ind[p], f] * dat[p]
+            a += t
+            b += t * t
+        q[f] = a
+        s += 0.5 * (a * a - b)
+    return s
+
+
 @njit(cache=True, parallel=True, fastmath=False)
 def fm_parts(indptr, indices, data, w, V, bias, Q):  # pragma: no cover - compiled
     """For a block of features (e.g. the user block): bias[r] = Σ wᵢxᵢ + ½Σ_f[(Σ v x)² − Σ v²x²]
     and Q[r, f] = Σ v_{i,f} xᵢ. Then ŷ(x_u ⊕ x_i) = w₀ + bias_u + bias_i + ⟨Q_u, Q_i⟩."""
-    n = len(indptr) - 1
-    k = V.shape[1]
-    for r in prange(n):
-        s = 0.0
+    for r in prange(len(indptr) - 1):
         a0 = indptr[r]
         a1 = indptr[r + 1]
-        for p in range(a0, a1):
-            s += w[indices[p]] * data[p]
-        for f in range(k):
-            a = 0.0
-            b = 0.0
-            for p in range(a0, a1):
-                t = V[indices[p], f] * data[p]
-                a += t
-                b += t * t
-            s += 0.5 * (a * a - b)
-            Q[r, f] = a
-        bias[r] = s
+        bias[r] = row_parts(indices[a0:a1], data[a0:a1], w, V, Q[r])
+
+
+@njit(cache=True, fastmath=False)
+def loss_derivative(s, y, classification):  # pragma: no cover - compiled
+    """∂ℓ/∂ŷ of ½(ŷ − y)² (regression) or of log(1 + exp(−yŷ)), y ∈ {−1, 1} (classification)."""
+    if classification:
+        z = y * s
+        if z > 0:
+            ez = np.exp(-z)
+            return -y * ez / (1.0 + ez)
+        return -y / (1.0 + np.exp(z))
+    return s - y
 
 
 # ---------------------------------------------------------------------------------- SGD
@@ -98,27 +116,8 @@ def row_gradient(indices, data, y, classification, w0, w, V, q, gw, gV):  # prag
     """
     k = V.shape[1]
     nz = len(indices)
-    s = w0
-    for p in range(nz):
-        s += w[indices[p]] * data[p]
-    for f in range(k):
-        a = 0.0
-        b = 0.0
-        for p in range(nz):
-            t = V[indices[p], f] * data[p]
-            a += t
-            b += t * t
-        q[f] = a
-        s += 0.5 * (a * a - b)
-    if classification:
-        z = y * s
-        if z > 0:
-            ez = np.exp(-z)
-            dl = -y * ez / (1.0 + ez)
-        else:
-            dl = -y / (1.0 + np.exp(z))
-    else:
-        dl = s - y
+    s = w0 + row_parts(indices, data, w, V, q)
+    dl = loss_derivative(s, y, classification)
     for p in range(nz):
         x = data[p]
         j = indices[p]
@@ -367,22 +366,14 @@ def feature_buffers(k: int, block_rows: int = 512):
 
 
 @njit(cache=True, fastmath=False)
-def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
-                   s, H, d, buf, Hm, Gc):  # pragma: no cover - compiled
-    """All coordinates of feature j in turn — w_j, then v_{j,1}, …, v_{j,k} — in two passes over
-    the column instead of 2(k+1).
-
-    The "features" h_a of these coordinates (h_0 = x, h_f = x(q_f − v_{j,f}x)) do not change while
-    feature j is updated, so one pass collects s_a = Σ e h_a and the Gram matrix H_ab = Σ h_a h_b;
-    after updating coordinate a by d_a the residual correlation of coordinate b is
-    s_b − Σ_{a<b} d_a H_ab. The result equals ``update_w`` followed by ``update_v`` for f = 1..k
-    (same order, same random draws) up to floating-point rounding; a second pass applies all
-    changes to e and Q. Scratch buffers: ``feature_buffers(k)``.
-    """
+def sequential_solve(j, w, V, s, H, d, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample):  # pragma: no cover - compiled
+    """Coordinates w_j, v_{j,1..k} of feature j in turn from the Gram of their "features"
+    (s_a = Σ e h_a, H_ab = Σ h_a h_b): after updating coordinate a by d_a, the residual correlation
+    of coordinate b is s_b − Σ_{a<b} d_a H_ab. Sets w[j], V[j] and the changes d; returns whether
+    anything changed."""
     k = V.shape[1]
     m = k + 1
     a0 = 0 if use_w else 1
-    stored = _feature_gram(j, cptr, crow, cval, V, Q, e, s, H, Hm, Gc)
     any_change = False
     d[0] = 0.0
     for a in range(a0, m):
@@ -412,21 +403,36 @@ def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, m
             w[j] = new
         else:
             V[j, a - 1] = new
-    if any_change:
+    return any_change
+
+
+@njit(cache=True, fastmath=False)
+def update_feature(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
+                   s, H, d, buf, Hm, Gc):  # pragma: no cover - compiled
+    """All coordinates of feature j in turn — w_j, then v_{j,1}, …, v_{j,k} — in two passes over
+    the column instead of 2(k+1).
+
+    The "features" h_a of these coordinates (h_0 = x, h_f = x(q_f − v_{j,f}x)) do not change while
+    feature j is updated, so one pass collects s_a = Σ e h_a and the Gram matrix H_ab = Σ h_a h_b
+    (``sequential_solve`` then updates the coordinates). The result equals ``update_w`` followed by
+    ``update_v`` for f = 1..k (same order, same random draws) up to floating-point rounding; a
+    second pass applies all changes to e and Q. Scratch buffers: ``feature_buffers(k)``.
+    """
+    stored = _feature_gram(j, cptr, crow, cval, V, Q, e, s, H, Hm, Gc)
+    if sequential_solve(j, w, V, s, H, d, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample):
         _apply_feature_change(j, cptr, crow, cval, V, Q, e, d, Hm, stored)
 
 
 @njit(cache=True, fastmath=False)
-def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
-                         s, H, d, buf, Hm, Gc):  # pragma: no cover - compiled
-    """Block update of (w_j, v_{j,1..k}) jointly: ŷ is linear in them, so their joint conditional
-    is Gaussian with precision P = αH + diag(λ) and mean P⁻¹(α(Hθ + s) + λμ). ALS takes the mean
-    (exact minimiser over the block), MCMC draws mean + L⁻ᵀz with P = LLᵀ. Two passes over the
-    column (``_feature_gram``, ``_apply_feature_change``). Scratch buffers: ``feature_buffers(k)``."""
+def joint_solve(j, w, V, s, H, d, buf, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample):  # pragma: no cover - compiled
+    """Block update of (w_j, v_{j,1..k}) from the Gram of their "features" (s, H): ŷ is linear in
+    them, so their joint conditional is Gaussian with precision P = αH + diag(λ) and mean
+    P⁻¹(α(Hθ + s) + λμ). ALS takes the mean (exact minimiser over the block), MCMC draws
+    mean + L⁻ᵀz with P = LLᵀ. Sets w[j], V[j] and the changes d; returns False (and changes
+    nothing) when P is singular."""
     k = V.shape[1]
     m = k + 1
     a0 = 0 if use_w else 1
-    stored = _feature_gram(j, cptr, crow, cval, V, Q, e, s, H, Hm, Gc)
     mm = m - a0
     P = buf[0]
     L = buf[1]
@@ -454,7 +460,7 @@ def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, la
                 t -= L[a, c] * L[b, c]
             if a == b:
                 if t <= 0.0:
-                    return  # singular block (a feature without data and no prior): leave it
+                    return False  # singular block (a feature without data and no prior): leave it
                 L[a, a] = np.sqrt(t)
             else:
                 L[a, b] = t / L[b, b]
@@ -479,7 +485,17 @@ def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, la
             w[j] = x[a - a0]
         else:
             V[j, a - 1] = x[a - a0]
-    _apply_feature_change(j, cptr, crow, cval, V, Q, e, d, Hm, stored)
+    return True
+
+
+@njit(cache=True, fastmath=False)
+def update_feature_joint(j, cptr, crow, cval, w, V, Q, e, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample,
+                         s, H, d, buf, Hm, Gc):  # pragma: no cover - compiled
+    """Block update of (w_j, v_{j,1..k}) jointly (``joint_solve``) in two passes over the column
+    (``_feature_gram``, ``_apply_feature_change``). Scratch buffers: ``feature_buffers(k)``."""
+    stored = _feature_gram(j, cptr, crow, cval, V, Q, e, s, H, Hm, Gc)
+    if joint_solve(j, w, V, s, H, d, buf, alpha, lam_w, mu_w, lam_v, mu_v, use_w, sample):
+        _apply_feature_change(j, cptr, crow, cval, V, Q, e, d, Hm, stored)
 
 
 @njit(cache=True, fastmath=False)

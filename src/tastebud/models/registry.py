@@ -31,6 +31,8 @@ _BUILTIN: dict[str, tuple[str, str, str]] = {
     "knn-baseline": ("tastebud.models.neighbours.knn_rating:KNNBaseline", "rating", "k-NN rating prediction on baseline residuals (Koren 2010)"),
     "slope-one": ("tastebud.models.neighbours.slope_one:SlopeOne", "rating", "Slope One rating prediction (Lemire & Maclachlan 2005)"),
     "fm": ("tastebud.models.fm.factorization_machine:FactorizationMachine", "rating", "factorization machine (Rendle 2010): SGD, ALS, MCMC"),
+    "ffm": ("tastebud.models.fm.ffm:FieldAwareFM", "rating", "field-aware factorization machine (Juan et al. 2016): SGD/AdaGrad"),
+    "bpr-fm": ("tastebud.models.fm.bpr_fm:BPRFactorizationMachine", "topn", "factorization machine trained with BPR (Rendle et al. 2009)"),
     "item2vec": ("tastebud.models.embeddings.item2vec:Item2Vec", "sequence", "item2vec skip-gram with negative sampling (Barkan & Koenigstein 2016)"),
     "transitions": ("tastebud.models.embeddings.transitions:ItemTransitions", "sequence", "first-order item-to-item transition counts (Markov chain baseline)"),
     "sasrec": ("tastebud.models.sequential.sasrec:SASRec", "sequence", "self-attentive sequential recommendation (Kang & McAuley 2018)"),

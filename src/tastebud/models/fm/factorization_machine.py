@@ -18,7 +18,11 @@ Solvers (``solver=``):
   per feature group g, noise precision α ~ Gamma; no regularisation to tune. Predictions are
   averaged over the samples drawn after ``burn_in``. Classification uses the probit link
   P(y=1|x) = Φ(ŷ(x)) with latent targets drawn from truncated normals (ALS uses their
-  expectations, an EM for the probit model).
+  expectations, an EM for the probit model). ``task="ordinal"`` (MCMC only) is the ordered
+  probit of myFM's ``MyFMOrderedProbit``: P(y = c | x) = Φ(γ_c − ŷ(x)) − Φ(γ_{c−1} − ŷ(x)) with
+  sampled cutpoints γ (see :mod:`tastebud.models.fm.ordinal`); ``predict_proba`` gives the class
+  probabilities, ``predict_expected`` the expected value Σ_c P(c)·class_c, ``predict(users, items)``
+  the expected rating.
 
 Two ways to use it (``fit`` dispatches on the type of its first argument):
 
@@ -47,46 +51,22 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..._progress import progress
-from ...array_specs import ArraySpec, counts, floats, index, indptr
+from ...array_specs import ArraySpec, floats, index
 from ..._threads import numba_threads, single_threaded_blas
 from ...data.interactions import Interactions, as_interactions
-from ...data.idmap import IdMap
 from ...exceptions import DataError, FormatError, NotFittedError
 from ...kernels import fm as K
+from ...kernels import fm_ordinal as KO
 from ..base import RatingPredictor
-from .features import FMFeatures
+from .design import check_design, check_targets
+from .ordinal import CutpointSampler, class_probabilities
+from .pairs import build_pair_blocks, check_implicit, check_pair_shapes, pair_arrays, pair_rows, pair_specs, restore_pairs
+from .relational import RelationBlock, RelationalDesign
 
 logger = logging.getLogger("tastebud")
 
-Task = Literal["regression", "classification"]
+Task = Literal["regression", "classification", "ordinal"]
 Solver = Literal["mcmc", "als", "sgd"]
-
-
-def check_design(X: Any, name: str = "X", n_features: int | None = None) -> sp.csr_matrix:
-    """Validate a design matrix: 2-D, finite, at least one row; returns canonical CSR float64."""
-    if sp.issparse(X):
-        M = sp.csr_matrix(X, dtype=np.float64)
-    else:
-        try:
-            arr = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise DataError(f"{name} must be a sparse matrix or a 2-D numeric array: {e}") from None
-        if arr.ndim != 2:
-            raise DataError(f"{name} must be 2-D, got shape {arr.shape}")
-        M = sp.csr_matrix(arr)
-    if M.shape[0] == 0:
-        raise DataError(f"{name} has no rows")
-    if M.nnz and not np.isfinite(M.data).all():
-        bad = int(np.flatnonzero(~np.isfinite(M.data))[0])
-        row = int(np.searchsorted(M.indptr, bad, side="right") - 1)
-        raise DataError(f"{name} contains NaN or infinity (row {row})")
-    if n_features is not None and M.shape[1] != n_features:
-        raise DataError(f"{name} has {M.shape[1]} columns but the model was fitted with {n_features} features")
-    M.sum_duplicates()
-    M.sort_indices()
-    M.indices = M.indices.astype(np.int64)
-    M.indptr = M.indptr.astype(np.int64)
-    return M
 
 
 class FactorizationMachine(RatingPredictor):
@@ -94,7 +74,8 @@ class FactorizationMachine(RatingPredictor):
 
     Parameters
     ----------
-    task : "regression" or "classification" (labels {−1, 1} or {0, 1})
+    task : "regression", "classification" (labels {−1, 1} or {0, 1}) or "ordinal" (ordered
+        classes: the distinct values of y in increasing order; MCMC only)
     factors : k, the dimension of the factor vectors vᵢ (libFM's ``dim``/rank)
     solver : "mcmc" (libFM's default), "als" or "sgd"
     epochs : sweeps (MCMC/ALS) or epochs (SGD) over the training rows
@@ -120,6 +101,10 @@ class FactorizationMachine(RatingPredictor):
     """
 
     registry_name = "fm"
+    #: ordinal task: prior precision of the cutpoint parameters and degrees of freedom of the
+    #: Metropolis–Hastings t proposal (myFM's ``reg_0`` and ``nu_oprobit``)
+    _CUTPOINT_REG = 1.0
+    _CUTPOINT_DOF = 5.0
     demo_params = {"epochs": 50, "factors": 8}
     renamed_params = {"rank": "factors", "n_iter": "epochs", "learning_rate": "lr", "init_stdev": "init_std"}
 
@@ -167,18 +152,19 @@ class FactorizationMachine(RatingPredictor):
 
     # ================================================================== validation
     def _check_params(self) -> None:
-        if self.task not in ("regression", "classification"):
-            raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
+        if self.task not in ("regression", "classification", "ordinal"):
+            raise ValueError(f"task must be 'regression', 'classification' or 'ordinal', got {self.task!r}")
         if self.solver not in ("mcmc", "als", "sgd"):
             raise ValueError(f"solver must be 'mcmc', 'als' or 'sgd', got {self.solver!r}")
+        if self.task == "ordinal" and self.solver != "mcmc":
+            raise ValueError(f"task='ordinal' needs solver='mcmc' (the cutpoints are sampled), got solver={self.solver!r}")
         if not isinstance(self.factors, (int, np.integer)) or self.factors < 0:
             raise ValueError(f"factors must be a non-negative integer, got {self.factors!r}")
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if self.adaptive not in ("none", "adagrad"):
             raise ValueError(f"adaptive must be 'none' or 'adagrad', got {self.adaptive!r}")
-        if self.implicit not in ("none", "user", "item", "both"):
-            raise ValueError(f"implicit must be 'none', 'user', 'item' or 'both', got {self.implicit!r}")
+        check_implicit(self.implicit)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if self.init_std < 0:
@@ -187,23 +173,9 @@ class FactorizationMachine(RatingPredictor):
             raise ValueError(f"burn_in must be in [0, epochs), got {self.burn_in!r} with epochs={self.epochs}")
 
     def _check_y(self, y: Any, n: int) -> np.ndarray:
-        if y is None:
-            raise ValueError("y is required when fitting on a design matrix: fit(X, y)")
-        yy = np.asarray(y, dtype=np.float64)
-        if yy.ndim != 1 or len(yy) != n:
-            raise DataError(f"y must be 1-D with one value per row of X ({n}), got shape {yy.shape}")
-        if not np.isfinite(yy).all():
-            raise DataError(f"y contains NaN or infinity (row {int(np.flatnonzero(~np.isfinite(yy))[0])})")
-        if self.task == "classification":
-            labels = set(np.unique(yy).tolist())
-            if labels <= {-1.0, 1.0}:
-                self.classes_ = np.array([-1.0, 1.0])
-            elif labels <= {0.0, 1.0}:
-                self.classes_ = np.array([0.0, 1.0])
-            else:
-                bad = sorted(labels - {-1.0, 0.0, 1.0}) or sorted(labels)
-                raise DataError(f"classification labels must be in {{-1, 1}} or {{0, 1}}, got {bad[:5]}")
-            yy = np.where(yy > 0, 1.0, -1.0)
+        yy, classes = check_targets(y, n, self.task)
+        if classes is not None:
+            self.classes_ = classes
         return yy
 
     def _check_groups(self, groups: Any, p: int) -> tuple[np.ndarray, int]:
@@ -226,15 +198,17 @@ class FactorizationMachine(RatingPredictor):
         return arr
 
     # ================================================================== fit
-    def fit(self, data: Any, y: Any = None, groups: Any = None, *, user_features: Any = None,
-            item_features: Any = None) -> "FactorizationMachine":
-        """Fit on a design matrix ``fit(X, y, groups)`` or as a recommender ``fit(interactions,
+    def fit(self, data: Any, y: Any = None, groups: Any = None, *, relations: Sequence[RelationBlock] | None = None,
+            user_features: Any = None, item_features: Any = None) -> "FactorizationMachine":
+        """Fit on a design matrix ``fit(X, y, groups)`` — with ``relations=[RelationBlock(index, B),
+        ...]`` for feature blocks whose rows repeat (X may then be None; see
+        :mod:`tastebud.models.fm.relational`) — or as a recommender ``fit(interactions,
         user_features=None, item_features=None)`` (see the module docstring)."""
         self._check_params()
-        if sp.issparse(data) or isinstance(data, np.ndarray):
+        if relations is not None or sp.issparse(data) or isinstance(data, np.ndarray):
             if user_features is not None or item_features is not None:
                 raise ValueError("user_features/item_features apply only when fitting on Interactions")
-            X = check_design(data)
+            X = RelationalDesign(data, relations) if relations is not None else check_design(data)
             yy = self._check_y(y, X.shape[0])
             g, G = self._check_groups(groups, X.shape[1])
             self.mode_ = "design"
@@ -252,59 +226,35 @@ class FactorizationMachine(RatingPredictor):
         return self
 
     # ------------------------------------------------------------------ recommender mode
-    def _side_block(self, table: Any, ids: IdMap, kind: str) -> tuple[sp.csr_matrix, list[str], list[int], dict | None]:
-        if table is None:
-            return sp.csr_matrix((len(ids), 0)), [], [], None
-        from ...data._frames import to_pandas
-
-        df = to_pandas(table, f"{kind}_features")
-        if kind in df.columns:
-            df = df.set_index(kind)
-        if not df.index.is_unique:
-            raise DataError(f"{kind}_features has duplicate {kind} ids (e.g. {df.index[df.index.duplicated()][0]!r})")
-        idx = IdMap(df.index.to_numpy(), kind).index(ids.ids, missing="mask")
-        aligned = df.iloc[np.maximum(idx, 0)].reset_index(drop=True)
-        aligned.loc[idx < 0, :] = None
-        fb = FMFeatures.infer(aligned)
-        Xs, _ = fb.fit_transform(aligned)
-        names = [f"{kind}:{n}" for n in fb.group_names_]
-        return Xs, names, fb.group_sizes(), fb.to_dict()
-
     def _fit_interactions(self, train: Interactions, user_features: Any, item_features: Any) -> None:
         self._set_interactions(train.users, train.items, train.matrix)
-        nu, ni = train.shape
-        seen = self.seen_.astype(np.float64)
-        ublocks = [sp.identity(nu, format="csr")]
-        unames, usizes = ["user"], [nu]
-        ib = [sp.identity(ni, format="csr")]
-        inames, isizes = ["item"], [ni]
-        Xs, nm, sz, ufb = self._side_block(user_features, train.users, "user")
-        ublocks.append(Xs); unames += nm; usizes += sz
-        Xs, nm, sz, ifb = self._side_block(item_features, train.items, "item")
-        ib.append(Xs); inames += nm; isizes += sz
-        if self.implicit in ("user", "both"):
-            cnt = np.maximum(np.diff(seen.indptr), 1)
-            ublocks.append(sp.diags(1.0 / np.sqrt(cnt)) @ seen)
-            unames.append("implicit:user->item"); usizes.append(ni)
-        if self.implicit in ("item", "both"):
-            st = seen.T.tocsr()
-            cnt = np.maximum(np.diff(st.indptr), 1)
-            ib.append(sp.diags(1.0 / np.sqrt(cnt)) @ st)
-            inames.append("implicit:item->user"); isizes.append(nu)
-        Xu = sp.hstack(ublocks, format="csr")
-        Xi = sp.hstack(ib, format="csr")
-        pu, pi = Xu.shape[1], Xi.shape[1]
-        self.Xu_ = check_design(sp.hstack([Xu, sp.csr_matrix((nu, pi))], format="csr"), "user features")
-        self.Xi_ = check_design(sp.hstack([sp.csr_matrix((ni, pu)), Xi], format="csr"), "item features")
-        self.group_names_ = unames + inames
-        groups = np.repeat(np.arange(len(self.group_names_)), usizes + isizes)
+        pb = build_pair_blocks(train, self.seen_, user_features, item_features, self.implicit)
+        self.Xu_, self.Xi_ = pb.Xu, pb.Xi
+        self.group_names_ = pb.group_names
+        groups = pb.groups
+        Xu, Xi = pb.user_block(), pb.item_block()
         u, i, r, _ = train.coo()
-        X = check_design(self.Xu_[u] + self.Xi_[i])
+        X = RelationalDesign(None, [RelationBlock(u, Xu), RelationBlock(i, Xi)])
+        if not self._prefer_relational(X):
+            X = X.flat()  # = Xu_[u] + Xi_[i]
+        self.design_ = "relational" if isinstance(X, RelationalDesign) else "flat"
         yy = self._check_y(r.astype(np.float64), len(r))
         self.mode_ = "interactions"
-        self.side_features_ = {"user": ufb, "item": ifb}
+        self.side_features_ = pb.side_features
         self._train(X, yy, groups, len(self.group_names_))
         self._parts = None
+
+    #: relational sweeps pay when the flat rows hold more than this many non-zeros per block
+    _RELATIONAL_MIN_NNZ = 6
+    _RELATIONAL_MAX_BYTES = 512 * 2**20
+
+    def _prefer_relational(self, D: RelationalDesign) -> bool:
+        """Recommender mode: train on the user and item blocks (same model, see
+        :mod:`~tastebud.models.fm.relational`) when that is cheaper — MCMC/ALS, rows with many
+        non-zeros (side features, implicit groups) — and its per-row sums fit in memory."""
+        k = int(self.factors)
+        return (self.solver != "sgd" and D.nnz_flat > self._RELATIONAL_MIN_NNZ * D.n * len(D.blocks)
+                and D.cache_bytes(k) <= self._RELATIONAL_MAX_BYTES)
 
     # ------------------------------------------------------------------ training
     def _train(self, X: sp.csr_matrix, y: np.ndarray, groups: np.ndarray, G: int) -> None:
@@ -321,8 +271,8 @@ class FactorizationMachine(RatingPredictor):
         self.history_: list[float] = []
         t0 = time.perf_counter()
         with numba_threads(self.num_threads), single_threaded_blas():
-            if self.solver == "sgd":
-                self._train_sgd(X, y, groups, G, w0, w, V, rng)
+            if self.solver == "sgd":  # example by example: the flat rows
+                self._train_sgd(X.flat() if isinstance(X, RelationalDesign) else X, y, groups, G, w0, w, V, rng)
             else:
                 self._train_cd(X, y, groups, G, w0, w, V, rng, seed)
         self.fit_seconds_ = time.perf_counter() - t0
@@ -369,22 +319,38 @@ class FactorizationMachine(RatingPredictor):
         cls = self.task == "classification"
         n, p = X.shape
         k = V.shape[1]
-        C = X.tocsc()
-        C.sort_indices()
-        cptr = C.indptr.astype(np.int64)
-        crow = C.indices.astype(np.int32 if n < 2**31 - 1 else np.int64)
-        cval = C.data
+        rel = isinstance(X, RelationalDesign)
+        if rel:  # the plain part's columns here; the blocks' sums per block row in X.sweep
+            cptr, crow, cval = X.plain_csc()
+        else:
+            C = X.tocsc()
+            C.sort_indices()
+            cptr = C.indptr.astype(np.int64)
+            crow = C.indices.astype(np.int32 if n < 2**31 - 1 else np.int64)
+            cval = C.data
+        sweep = X.sweep if rel else K.cd_sweep
         K.seed_numba(seed)
         Q = np.zeros((n, k))
         yhat = np.empty(n)
 
         def refresh():  # Q and ŷ in one pass over the rows
+            if rel:
+                X.scores(w0[0], w, V, yhat, Q)
+                return
             K.fm_parts(X.indptr, X.indices, X.data, w, V, yhat, Q)
             np.add(yhat, w0[0], out=yhat)
 
         refresh()
-        target = y.copy() if not cls else self._probit_latent(yhat, y, rng if sample else None)
-        e = target - yhat
+        ordinal = self.task == "ordinal"
+        if ordinal:  # cutpoints at their mode given the initial scores, then z given them
+            latent = CutpointSampler(y.astype(np.int64), len(self.classes_), self._CUTPOINT_REG, self._CUTPOINT_DOF)
+            latent.start(yhat)
+            target, e = yhat.copy(), np.zeros(n)
+            latent.resample(e, target, rng)
+            Sc = []
+        else:
+            target = y.copy() if not cls else self._probit_latent(yhat, y, rng if sample else None)
+            e = target - yhat
         cnt = np.bincount(groups, minlength=G).astype(np.float64)
         # group indicator (G × p): per-group sums of the factors as one sparse product
         Gm = sp.csr_matrix((np.ones(p), (groups, np.arange(p))), shape=(G, p))
@@ -413,14 +379,17 @@ class FactorizationMachine(RatingPredictor):
             if it and it % 20 == 0:  # wash out floating-point drift of the caches
                 refresh()
                 e = target - yhat
-            if cls and sample:  # redraw the latent targets; e follows (one fused pass)
+            if ordinal:  # cutpoints (Metropolis–Hastings, z integrated out), then z given them
+                latent.step(target - e, rng)
+                latent.resample(e, target, rng)
+            elif cls and sample:  # redraw the latent targets; e follows (one fused pass)
                 K.probit_resample(e, target, y, 1.0 - rng.random(n))
             elif cls:  # ALS: their expectations (EM for the probit model)
                 yhat_now = target - e
                 target = self._probit_latent(yhat_now, y, None)
                 e = target - yhat_now
             if sample:
-                if not cls:
+                if not cls and not ordinal:  # the probit links fix the noise precision at 1
                     alpha = rng.gamma((a0 + n) / 2.0, 2.0 / (b0 + float(e @ e)))
                 sw = np.bincount(groups, weights=w, minlength=G)
                 if use_w:
@@ -432,9 +401,13 @@ class FactorizationMachine(RatingPredictor):
                     mu_v = rng.normal(sv / (cnt + gamma0)[:, None], 1.0 / np.sqrt((cnt + gamma0)[:, None] * lam_v))
                     ssv = Gm @ ((V - mu_v[groups]) ** 2)
                     lam_v = rng.gamma(((al + cnt + 1) / 2.0)[:, None], 2.0 / (bl + ssv + gamma0 * mu_v ** 2))
-            K.cd_sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, float(self.reg_w0),
+            sweep(cptr, crow, cval, groups, w0, w, V, Q, e, alpha, float(self.reg_w0),
                        lam_w, lam_v, mu_w, mu_v, use_w0, use_w, sample, 256, bool(self.block))
-            if cls:
+            if ordinal:  # training accuracy of the class whose interval holds ŷ
+                c_hat = np.empty(n, dtype=np.int64)
+                KO.latent_class(target - e, latent.gamma, c_hat)
+                self.history_.append(float(np.mean(c_hat == latent.cls)))
+            elif cls:
                 self.history_.append(float(np.mean(np.sign(target - e) == y)))
             else:
                 self.history_.append(float(np.sqrt(np.mean((y - (target - e)) ** 2))))
@@ -442,11 +415,16 @@ class FactorizationMachine(RatingPredictor):
                 S0.append(w0[0])
                 Sw.append(w.astype(np.float32))
                 SV.append(V.astype(np.float32))
+                if ordinal:
+                    Sc.append(latent.gamma.copy())
         if sample:
             self.w0_samples_ = np.asarray(S0, dtype=np.float64)
             self.w_samples_ = np.stack(Sw)
             self.V_samples_ = np.stack(SV)
             self.hyper_ = {"alpha": float(alpha), "lambda_w": lam_w, "mu_w": mu_w, "lambda_v": lam_v, "mu_v": mu_v}
+        if ordinal:
+            self.cutpoint_samples_ = np.asarray(Sc, dtype=np.float64)
+            self.cutpoint_acceptance_ = latent.n_accepted / max(latent.n_steps, 1)
 
     # ================================================================== prediction
     def _samples(self):
@@ -456,9 +434,39 @@ class FactorizationMachine(RatingPredictor):
         else:
             yield self.w0_, self.w_, self.V_
 
-    def _raw(self, X: sp.csr_matrix, link: bool) -> np.ndarray:
+    def _design(self, X: Any, relations: Sequence[RelationBlock] | None) -> Any:
+        """A validated design for prediction: CSR, or a RelationalDesign when ``relations`` are given."""
+        if relations is not None:
+            return RelationalDesign(X, relations, n_features=self.n_features_)
+        return check_design(X, n_features=self.n_features_)
+
+    def _sample_scores(self, X: Any):
+        """ŷ of every row for each sample in turn (a refilled buffer)."""
+        if isinstance(X, RelationalDesign):
+            yield from X.sample_scores(self._samples())
+            return
+        out = np.empty(X.shape[0])
+        for w0, w, V in self._samples():
+            with numba_threads(self.num_threads):
+                K.fm_predict(X.indptr, X.indices, X.data, w0, w, V, out)
+            yield out
+
+    def _raw(self, X: Any, link: bool) -> np.ndarray:
         """Mean over samples of ŷ (link=False) or of P(y=1|x) (link=True): one kernel pass over
         the rows that loops over the (float32) samples itself."""
+        if isinstance(X, RelationalDesign):
+            out, S = np.zeros(X.n), 0
+            for yhat in self._sample_scores(X):
+                if link and self.solver == "sgd":
+                    out += 1.0 / (1.0 + np.exp(-yhat))
+                elif link:
+                    from scipy.special import ndtr
+
+                    out += ndtr(yhat)
+                else:
+                    out += yhat
+                S += 1
+            return out / S
         if self.solver == "mcmc" and getattr(self, "w0_samples_", None) is not None:
             w0s, ws, Vs = np.asarray(self.w0_samples_), self.w_samples_, self.V_samples_
         else:
@@ -470,26 +478,44 @@ class FactorizationMachine(RatingPredictor):
                               np.ascontiguousarray(Vs), code, out)
         return out
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def _ordinal_proba(self, X: Any) -> np.ndarray:
+        """Mean over the samples of P(y = c | x) (n, K)."""
+        return class_probabilities(self._sample_scores(X), self.cutpoint_samples_, X.shape[0])
+
+    def predict_expected(self, X: Any, relations: Sequence[RelationBlock] | None = None) -> np.ndarray:
+        """Ordinal task: the expected value Σ_c P(y = c | x)·classes_[c] of each row."""
+        self._check_fitted()
+        if self.task != "ordinal":
+            raise ValueError("predict_expected needs task='ordinal'")
+        return self._ordinal_proba(self._design(X, relations)) @ self.classes_
+
+    def decision_function(self, X: Any, relations: Sequence[RelationBlock] | None = None) -> np.ndarray:
         """ŷ(x) for each row of the design matrix (averaged over MCMC samples)."""
         self._check_fitted()
-        return self._raw(check_design(X, n_features=self.n_features_), link=False)
+        return self._raw(self._design(X, relations), link=False)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, relations: Sequence[RelationBlock] | None = None) -> np.ndarray:
         """P(y = 1 | x) for each row (classification): Φ(ŷ) for MCMC/ALS (probit, averaged over
-        samples), σ(ŷ) for SGD (logistic)."""
+        samples), σ(ŷ) for SGD (logistic). Ordinal task: an (n, K) array, P(y = classes_[c] | x)
+        averaged over the samples."""
         self._check_fitted()
+        if self.task == "ordinal":
+            return self._ordinal_proba(self._design(X, relations))
         if self.task != "classification":
-            raise ValueError("predict_proba needs task='classification'")
-        return self._raw(check_design(X, n_features=self.n_features_), link=True)
+            raise ValueError("predict_proba needs task='classification' or 'ordinal'")
+        return self._raw(self._design(X, relations), link=True)
 
-    def predict(self, users: Any, items: Any = None, unknown: Literal["fallback", "raise"] = "fallback") -> np.ndarray:
-        """``predict(X)``: predictions for the rows of a design matrix (regression values, or
-        class labels in the label set used at fit); ``predict(users, items)``: ratings for
-        (user, item) pairs of a model fitted on Interactions (see :class:`RatingPredictor`)."""
+    def predict(self, users: Any, items: Any = None, unknown: Literal["fallback", "raise"] = "fallback",
+                relations: Sequence[RelationBlock] | None = None) -> np.ndarray:
+        """``predict(X)`` (``relations=`` as in ``fit``): predictions for the rows of a design
+        matrix (regression values, or class labels in the label set used at fit);
+        ``predict(users, items)``: ratings for (user, item) pairs of a model fitted on
+        Interactions (see :class:`RatingPredictor`)."""
         self._check_fitted()
-        if items is None and (sp.issparse(users) or (isinstance(users, np.ndarray) and users.ndim == 2)):
-            X = check_design(users, n_features=self.n_features_)
+        if relations is not None or (items is None and (sp.issparse(users) or (isinstance(users, np.ndarray) and users.ndim == 2))):
+            X = self._design(users, relations)
+            if self.task == "ordinal":
+                return self.classes_[np.argmax(self._ordinal_proba(X), axis=1)]
             if self.task == "classification":
                 pr = self._raw(X, link=True)
                 return np.where(pr >= 0.5, self.classes_[1], self.classes_[0])
@@ -500,16 +526,12 @@ class FactorizationMachine(RatingPredictor):
         return super().predict(users, items, unknown=unknown)
 
     def _pair_design(self, u: np.ndarray, i: np.ndarray) -> sp.csr_matrix:
-        Xu = self.Xu_[np.maximum(u, 0)]
-        Xi = self.Xi_[np.maximum(i, 0)]
-        if (u < 0).any():
-            Xu = sp.diags((u >= 0).astype(np.float64)) @ Xu
-        if (i < 0).any():
-            Xi = sp.diags((i >= 0).astype(np.float64)) @ Xi
-        return check_design(Xu + Xi)
+        return pair_rows(self.Xu_, self.Xi_, u, i)
 
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         X = self._pair_design(np.asarray(u), np.asarray(i))
+        if self.task == "ordinal":  # the expected rating
+            return self._ordinal_proba(X) @ self.classes_
         return self._raw(X, link=self.task == "classification")
 
     def _split_parts(self):
@@ -615,12 +637,12 @@ class FactorizationMachine(RatingPredictor):
         out: dict[str, np.ndarray] = {}
         if self.mode_ == "interactions":
             out.update(super()._get_arrays())
-            for name, M in (("Xu", self.Xu_), ("Xi", self.Xi_)):
-                out[f"{name}_indptr"], out[f"{name}_indices"], out[f"{name}_data"] = M.indptr, M.indices, M.data
-                out[f"{name}_shape"] = np.asarray(M.shape, dtype=np.int64)
+            out.update(pair_arrays(self.Xu_, self.Xi_))
         out.update({"w0": np.asarray(self.w0_), "w": self.w_, "V": self.V_, "groups": self.groups_})
-        if getattr(self, "classes_", None) is not None and self.task == "classification":
+        if getattr(self, "classes_", None) is not None and self.task in ("classification", "ordinal"):
             out["classes"] = self.classes_
+        if self.task == "ordinal":
+            out["cutpoint_samples"] = self.cutpoint_samples_
         if getattr(self, "w0_samples_", None) is not None:
             out.update({"w0_samples": self.w0_samples_, "w_samples": self.w_samples_, "V_samples": self.V_samples_})
         return out
@@ -638,16 +660,16 @@ class FactorizationMachine(RatingPredictor):
     def _array_specs(cls, params: dict[str, Any], extra: dict[str, Any], shapes: Any) -> dict[str, ArraySpec]:
         rank = params["factors"] if "factors" in params else params["rank"]
         specs = {"w0": floats(), "w": floats("n_features"), "V": floats("n_features", int(rank)),
-                 "groups": index("n_features", hi=max(int(extra["n_groups"]), 1)), "classes": floats(2, optional=True),
+                 "groups": index("n_features", hi=max(int(extra["n_groups"]), 1)),
+                 "classes": floats("n_classes" if params.get("task") == "ordinal" else 2, optional=True),
                  "w0_samples": floats("n_samples", optional=True),
                  "w_samples": floats("n_samples", "n_features", optional=True),
                  "V_samples": floats("n_samples", "n_features", int(rank), optional=True)}
+        if params.get("task") == "ordinal":
+            specs["cutpoint_samples"] = floats("n_samples", "n_classes-1")
         if extra["mode"] == "interactions":
             specs.update(super()._array_specs(params, extra, shapes))
-            for name, rows in (("Xu", "n_users"), ("Xi", "n_items")):
-                specs.update({f"{name}_indptr": indptr(rows, of=f"{name}_indices"),
-                              f"{name}_indices": index(f"nnz_{name}", hi="n_features"),
-                              f"{name}_data": floats(f"nnz_{name}"), f"{name}_shape": counts(2)})
+            specs.update(pair_specs())
         return specs
 
     @classmethod
@@ -658,21 +680,19 @@ class FactorizationMachine(RatingPredictor):
         have = [k in arrays for k in ("w0_samples", "w_samples", "V_samples")]
         if any(have) and not all(have):
             raise FormatError(f"{path}: arrays 'w0_samples', 'w_samples' and 'V_samples' go together")
+        if params.get("task") == "ordinal":
+            if not all(have) or "classes" not in arrays:
+                raise FormatError(f"{path}: an ordinal model needs 'classes' and the MCMC samples")
+            if (np.diff(arrays["classes"]) <= 0).any() or (np.diff(arrays["cutpoint_samples"], axis=1) <= 0).any():
+                raise FormatError(f"{path}: arrays 'classes' and 'cutpoint_samples' must increase along each row")
         if extra["mode"] == "interactions":
-            for name, rows in (("Xu", "n_users"), ("Xi", "n_items")):
-                want = [sizes[rows], sizes["n_features"]]
-                if arrays[f"{name}_shape"].tolist() != want:
-                    raise FormatError(f"{path}: array '{name}_shape' is {arrays[f'{name}_shape'].tolist()}, "
-                                      f"but the other arrays make it {want}")
+            check_pair_shapes(path, arrays, sizes)
 
     def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.mode_ = extra["mode"]
         if self.mode_ == "interactions":
             super()._set_arrays(arrays, extra)
-            for name in ("Xu", "Xi"):
-                M = sp.csr_matrix((arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
-                                  shape=tuple(int(s) for s in arrays[f"{name}_shape"]))
-                setattr(self, f"{name}_", M)
+            self.Xu_, self.Xi_ = restore_pairs(arrays)
             self.group_names_ = extra.get("group_names")
             self.side_features_ = extra.get("side_features")
         self._parts = None
@@ -684,10 +704,12 @@ class FactorizationMachine(RatingPredictor):
         self.n_features_ = len(self.w_)
         if "classes" in arrays:
             self.classes_ = arrays["classes"]
+        if "cutpoint_samples" in arrays:
+            self.cutpoint_samples_ = arrays["cutpoint_samples"]
         if "w0_samples" in arrays:
             self.w0_samples_ = arrays["w0_samples"]
             self.w_samples_ = arrays["w_samples"]
             self.V_samples_ = arrays["V_samples"]
 
 
-__all__ = ["FactorizationMachine", "check_design", "NotFittedError"]
+__all__ = ["FactorizationMachine", "check_design", "check_targets", "NotFittedError"]
